@@ -1,0 +1,199 @@
+//! Command info for `COMMAND INFO` / `COMMAND DOCS`: arity, key specs and
+//! arguments, on servers with `RedisModule_SetCommandInfo` (Redis 7.0+,
+//! Valkey). Older servers get the commands without it, logged once.
+
+use redis_module::raw;
+use std::ffi::{c_int, CStr};
+
+use super::Command;
+use crate::server::log;
+
+#[derive(Clone, Copy)]
+pub enum ArgKind {
+    Key,
+    Integer,
+    String,
+}
+
+pub struct Arg {
+    name: &'static CStr,
+    kind: ArgKind,
+    optional: bool,
+    multiple: bool,
+}
+
+const fn arg(name: &'static CStr, kind: ArgKind) -> Arg {
+    Arg {
+        name,
+        kind,
+        optional: false,
+        multiple: false,
+    }
+}
+
+const KEY: Arg = arg(c"key", ArgKind::Key);
+
+pub struct Docs {
+    summary: &'static CStr,
+    complexity: &'static CStr,
+    arity: c_int,
+    key_flags: u32,
+    args: &'static [Arg],
+}
+
+const SINCE: &CStr = c"0.1.0";
+
+pub const RATE: Docs = Docs {
+    summary: c"Takes `cost` tokens from a token bucket if it holds them; replies limited, limit, remaining, retry-after ms, reset-after ms.",
+    complexity: c"O(1)",
+    arity: -5,
+    key_flags: raw::REDISMODULE_CMD_KEY_RW
+        | raw::REDISMODULE_CMD_KEY_ACCESS
+        | raw::REDISMODULE_CMD_KEY_UPDATE,
+    args: &[
+        KEY,
+        arg(c"capacity", ArgKind::Integer),
+        arg(c"refill", ArgKind::Integer),
+        arg(c"period", ArgKind::String),
+        Arg {
+            optional: true,
+            ..arg(c"cost", ArgKind::Integer)
+        },
+    ],
+};
+
+pub const PEEK: Docs = Docs {
+    summary:
+        c"Answers what CHARON.RATE with the stored parameters would answer now, changing nothing.",
+    complexity: c"O(1)",
+    arity: -2,
+    key_flags: raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS,
+    args: &[
+        KEY,
+        Arg {
+            optional: true,
+            ..arg(c"cost", ArgKind::Integer)
+        },
+    ],
+};
+
+pub const REFUND: Docs = Docs {
+    summary:
+        c"Gives tokens back to a bucket, never above its capacity; replies the tokens remaining.",
+    complexity: c"O(1)",
+    arity: 3,
+    key_flags: raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE,
+    args: &[KEY, arg(c"tokens", ArgKind::Integer)],
+};
+
+pub const SETSTATE: Docs = Docs {
+    summary:
+        c"Sets a bucket's whole state. What replication and AOF rewrite use in place of decisions.",
+    complexity: c"O(N) where N is the number of bands",
+    arity: -9,
+    key_flags: raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE,
+    args: &[
+        KEY,
+        arg(c"updated_at_ms", ArgKind::Integer),
+        arg(c"band_count", ArgKind::Integer),
+        Arg {
+            multiple: true,
+            ..arg(c"band", ArgKind::String)
+        },
+    ],
+};
+
+const INFO_VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommandInfoVersion {
+    version: 1,
+    sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+    sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+    sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+};
+
+fn key_specs(flags: u32) -> [raw::RedisModuleCommandKeySpec; 2] {
+    // All-zero is the terminator (and a valid value for every field).
+    let mut specs: [raw::RedisModuleCommandKeySpec; 2] = unsafe { std::mem::zeroed() };
+    specs[0].flags = u64::from(flags);
+    specs[0].begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
+    specs[0].bs.index.pos = 1;
+    specs[0].find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
+    specs[0].fk.range.lastkey = 0;
+    specs[0].fk.range.keystep = 1;
+    specs[0].fk.range.limit = 0;
+    specs
+}
+
+fn args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
+    let mut out: Vec<raw::RedisModuleCommandArg> = args
+        .iter()
+        .map(|arg| {
+            let mut raw_arg: raw::RedisModuleCommandArg = unsafe { std::mem::zeroed() };
+            raw_arg.name = arg.name.as_ptr();
+            raw_arg.type_ = match arg.kind {
+                ArgKind::Key => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
+                ArgKind::Integer => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
+                ArgKind::String => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+            };
+            raw_arg.key_spec_index = if matches!(arg.kind, ArgKind::Key) {
+                0
+            } else {
+                -1
+            };
+            let mut flags = 0;
+            if arg.optional {
+                flags |= raw::REDISMODULE_CMD_ARG_OPTIONAL;
+            }
+            if arg.multiple {
+                flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE;
+            }
+            raw_arg.flags = flags as c_int;
+            raw_arg
+        })
+        .collect();
+    out.push(unsafe { std::mem::zeroed() });
+    out
+}
+
+/// Attaches command info to every command, where the server can take it.
+pub fn register(ctx: *mut raw::RedisModuleCtx, commands: &[Command]) {
+    let (Some(get_command), Some(set_info)) = (unsafe { raw::RedisModule_GetCommand }, unsafe {
+        raw::RedisModule_SetCommandInfo
+    }) else {
+        log(
+            ctx,
+            c"notice",
+            "charon: this server has no command info API (before Redis 7.0): COMMAND DOCS will not describe Charon's commands",
+        );
+        return;
+    };
+    for command in commands {
+        let docs = &command.docs;
+        let mut specs = key_specs(docs.key_flags);
+        let mut args = args(docs.args);
+        let info = raw::RedisModuleCommandInfo {
+            version: &INFO_VERSION,
+            summary: docs.summary.as_ptr(),
+            complexity: docs.complexity.as_ptr(),
+            since: SINCE.as_ptr(),
+            history: std::ptr::null_mut(),
+            tips: std::ptr::null(),
+            arity: docs.arity,
+            key_specs: specs.as_mut_ptr(),
+            args: args.as_mut_ptr(),
+        };
+        // The server copies what it keeps.
+        let handle = unsafe { get_command(ctx, command.name.as_ptr()) };
+        let ok =
+            !handle.is_null() && unsafe { set_info(handle, &info) } == raw::REDISMODULE_OK as c_int;
+        if !ok {
+            log(
+                ctx,
+                c"warning",
+                &format!(
+                    "charon: the server refused command info for {}",
+                    command.name.to_string_lossy()
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The commands: registration, the shims the server calls, and replies.
+//!
+//! Each command's logic is a safe `run(ctx, args) -> Reply`. The reply is
+//! computed whole before a byte of it is sent, so a contained panic can
+//! still answer with a clean error.
+
+mod docs;
+mod peek;
+mod rate;
+mod refund;
+mod setstate;
+
+use redis_module::raw;
+use std::borrow::Cow;
+use std::ffi::{c_int, CStr};
+
+use crate::guard::contain;
+use crate::parse::ArgError;
+use crate::server::{api, Args, Ctx, Key};
+use crate::token_bucket::Verdict;
+
+/// What a command answers.
+pub enum Reply {
+    Verdict(Verdict),
+    Integer(u64),
+    Null,
+    Ok,
+    Error(Cow<'static, str>),
+    WrongType,
+    WrongArity,
+}
+
+impl From<ArgError> for Reply {
+    fn from(error: ArgError) -> Reply {
+        Reply::Error(error.to_string().into())
+    }
+}
+
+const INTERNAL_ERROR: &str = "ERR charon internal error, see the server log";
+
+impl Reply {
+    fn internal_error() -> Reply {
+        Reply::Error(INTERNAL_ERROR.into())
+    }
+
+    fn send(self, ctx: Ctx) {
+        match self {
+            Reply::Verdict(verdict) => {
+                ctx.reply_array(5);
+                ctx.reply_i64(i64::from(verdict.limited));
+                ctx.reply_i64(as_reply(verdict.limit));
+                ctx.reply_i64(as_reply(verdict.remaining));
+                ctx.reply_i64(verdict.retry_after_ms.map_or(-1, as_reply));
+                ctx.reply_i64(as_reply(verdict.reset_after_ms));
+            }
+            Reply::Integer(value) => ctx.reply_i64(as_reply(value)),
+            Reply::Null => ctx.reply_null(),
+            Reply::Ok => ctx.reply_ok(),
+            Reply::Error(message) => ctx.reply_error(&message),
+            Reply::WrongType => ctx.reply_wrong_type(),
+            Reply::WrongArity => ctx.reply_wrong_arity(),
+        }
+    }
+}
+
+/// Every value the core reports is at most `i64::MAX`.
+fn as_reply(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The shim behind every command: arguments in, panic contained, reply out.
+fn dispatch(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    run: fn(Ctx, Args) -> Reply,
+) -> c_int {
+    let Some(ctx) = (unsafe { Ctx::new(ctx) }) else {
+        return raw::REDISMODULE_ERR as c_int;
+    };
+    let args = unsafe { Args::new(argv, argc) };
+    let reply = contain(Reply::internal_error(), || run(ctx, args));
+    contain((), || reply.send(ctx));
+    raw::REDISMODULE_OK as c_int
+}
+
+macro_rules! shim {
+    ($name:ident, $run:path) => {
+        extern "C" fn $name(
+            ctx: *mut raw::RedisModuleCtx,
+            argv: *mut *mut raw::RedisModuleString,
+            argc: c_int,
+        ) -> c_int {
+            dispatch(ctx, argv, argc, $run)
+        }
+    };
+}
+
+shim!(rate_command, rate::run);
+shim!(peek_command, peek::run);
+shim!(refund_command, refund::run);
+shim!(setstate_command, setstate::run);
+
+/// A command as registered: name, handler, flags and documentation.
+pub struct Command {
+    pub name: &'static CStr,
+    handler: raw::RedisModuleCmdFunc,
+    flags: &'static CStr,
+    docs: docs::Docs,
+}
+
+pub const COMMANDS: [Command; 4] = [
+    Command {
+        name: c"CHARON.RATE",
+        handler: Some(rate_command),
+        flags: c"write deny-oom fast",
+        docs: docs::RATE,
+    },
+    Command {
+        name: c"CHARON.PEEK",
+        handler: Some(peek_command),
+        flags: c"readonly fast",
+        docs: docs::PEEK,
+    },
+    Command {
+        name: c"CHARON.REFUND",
+        handler: Some(refund_command),
+        flags: c"write deny-oom fast",
+        docs: docs::REFUND,
+    },
+    Command {
+        name: c"CHARON.SETSTATE",
+        handler: Some(setstate_command),
+        flags: c"write deny-oom fast",
+        docs: docs::SETSTATE,
+    },
+];
+
+/// Registers every command (key at position 1, so cluster routing,
+/// `COMMAND GETKEYS` and ACL key patterns work everywhere), then adds
+/// command info where the server supports it.
+pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
+    for command in &COMMANDS {
+        let status = unsafe {
+            api!(RedisModule_CreateCommand)(
+                ctx,
+                command.name.as_ptr(),
+                command.handler,
+                command.flags.as_ptr(),
+                1,
+                1,
+                1,
+            )
+        };
+        if status != raw::REDISMODULE_OK as c_int {
+            return Err(format!(
+                "charon: cannot register command {}",
+                command.name.to_string_lossy()
+            ));
+        }
+    }
+    docs::register(ctx, &COMMANDS);
+    Ok(())
+}
+
+/// After a command changed a bucket: the key expires when the bucket is
+/// full again, `WATCH`ers and client caches learn of the change, a keyspace
+/// event fires, and the new state (never the decision) is propagated.
+/// `state` empty means the command replicates itself verbatim.
+fn publish(
+    ctx: Ctx,
+    key: &mut Key,
+    key_name: *mut raw::RedisModuleString,
+    event: &CStr,
+    full_at_ms: i64,
+    state: &[i64],
+) {
+    key.expire_at(full_at_ms);
+    ctx.signal_modified(key_name);
+    ctx.notify(event, key_name);
+    if !state.is_empty() {
+        ctx.replicate(crate::datatype::STATE_COMMAND, key_name, state);
+    }
+}

@@ -1,0 +1,90 @@
+//! `CHARON.SETSTATE key updated_at_ms band_count [capacity refill period_ms
+//! tokens fraction]...`: sets a bucket's whole state.
+//!
+//! This is what the primary replicates, and what AOF rewrite writes, in place
+//! of decisions: a replica or an AOF replay must never decide again with its
+//! own clock. It is deterministic (the key's expiry is derived from the state,
+//! no clock is read), validated like an RDB payload, and replicated verbatim.
+
+use super::{publish, Reply};
+use crate::bucket::{BandFields, Bucket, MAX_BANDS};
+use crate::parse;
+use crate::server::{Args, Ctx, KeyValue};
+
+const FIELDS_PER_BAND: usize = 5;
+
+pub fn run(ctx: Ctx, args: Args) -> Reply {
+    if args.len() < 4 + FIELDS_PER_BAND {
+        return Reply::WrongArity;
+    }
+    let key_name = args.raw(1);
+    let Some(mut key) = ctx.open_key(key_name, true) else {
+        return Reply::internal_error();
+    };
+    let stored = match key.value() {
+        KeyValue::Empty => None,
+        KeyValue::Bucket(bucket) => Some(bucket),
+        KeyValue::OtherType => return Reply::WrongType,
+    };
+    let Some(updated_at_ms) = parse::non_negative(args.bytes(2)) else {
+        return Reply::Error("ERR updated_at must be a non-negative integer".into());
+    };
+    let band_count = match parse::positive(args.bytes(3)) {
+        Some(count) if count <= MAX_BANDS as u64 => count as usize,
+        _ => {
+            return Reply::Error(format!("ERR band_count must be between 1 and {MAX_BANDS}").into())
+        }
+    };
+    if args.len() != 4 + FIELDS_PER_BAND * band_count {
+        return Reply::WrongArity;
+    }
+    let mut fields = Vec::with_capacity(band_count);
+    for band in 0..band_count {
+        let mut values = [0u64; FIELDS_PER_BAND];
+        for (i, value) in values.iter_mut().enumerate() {
+            match parse::non_negative(args.bytes(4 + band * FIELDS_PER_BAND + i)) {
+                Some(parsed) => *value = parsed,
+                None => {
+                    return Reply::Error(
+                        "ERR invalid bucket state: band fields must be non-negative integers"
+                            .into(),
+                    )
+                }
+            }
+        }
+        let [capacity, refill, period_ms, tokens, fraction] = values;
+        fields.push(BandFields {
+            capacity,
+            refill,
+            period_ms,
+            tokens,
+            fraction,
+        });
+    }
+    // updated_at_ms <= i64::MAX: it parsed as a non-negative i64.
+    let bucket = match Bucket::from_fields(updated_at_ms as i64, &fields) {
+        Ok(bucket) => bucket,
+        Err(error) => return Reply::Error(format!("ERR invalid bucket state: {error}").into()),
+    };
+
+    ctx.replicate_verbatim();
+    if bucket.is_full() {
+        // A full bucket is the same as no key.
+        if stored.is_some() {
+            key.delete();
+            ctx.signal_modified(key_name);
+        }
+        return Reply::Ok;
+    }
+    let full_at = bucket.full_at_ms();
+    match stored {
+        Some(existing) => *existing = bucket,
+        None => {
+            if !key.set_bucket(bucket) {
+                return Reply::internal_error();
+            }
+        }
+    }
+    publish(ctx, &mut key, key_name, c"charon.setstate", full_at, &[]);
+    Reply::Ok
+}

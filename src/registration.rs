@@ -1,0 +1,77 @@
+//! Loading the module: check the server, then register the type, the
+//! commands and the INFO section, in that order, or refuse cleanly.
+
+use redis_module::raw;
+use std::ffi::c_int;
+
+use crate::{commands, datatype, guard, metrics, server};
+
+/// The module's name: `MODULE LIST`, the INFO section, log lines.
+pub const MODULE_NAME: &std::ffi::CStr = c"charon";
+
+/// The module version, from Cargo: `major * 10000 + minor * 100 + patch`.
+pub const fn module_version() -> c_int {
+    const fn number(text: &str) -> c_int {
+        let bytes = text.as_bytes();
+        let mut value = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            value = value * 10 + (bytes[i] - b'0') as c_int;
+            i += 1;
+        }
+        value
+    }
+    number(env!("CARGO_PKG_VERSION_MAJOR")) * 10_000
+        + number(env!("CARGO_PKG_VERSION_MINOR")) * 100
+        + number(env!("CARGO_PKG_VERSION_PATCH"))
+}
+
+const OK: c_int = raw::REDISMODULE_OK as c_int;
+const ERR: c_int = raw::REDISMODULE_ERR as c_int;
+
+pub fn on_load(ctx: *mut raw::RedisModuleCtx) -> c_int {
+    // Fills in the server's function table; nothing allocates before this.
+    let init = unsafe {
+        raw::Export_RedisModule_Init(
+            ctx,
+            MODULE_NAME.as_ptr(),
+            module_version(),
+            raw::REDISMODULE_APIVER_1 as c_int,
+        )
+    };
+    if init != OK {
+        return ERR;
+    }
+    guard::install_panic_hook();
+    guard::contain(ERR, || match register(ctx) {
+        Ok(()) => OK,
+        Err(refusal) => {
+            server::log(ctx, c"warning", &refusal);
+            ERR
+        }
+    })
+}
+
+fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
+    // Before anything is registered: a refused load leaves nothing behind.
+    guard::check_server(guard::server_version(), &guard::missing_api())?;
+
+    // A truncated or corrupt RESTORE payload then fails the load instead of
+    // killing the server; watchers are signalled only on a real change.
+    let options = raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
+        | raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED;
+    unsafe { server::api!(RedisModule_SetModuleOptions)(ctx, options as c_int) };
+
+    datatype::BUCKET_TYPE
+        .create_data_type(ctx)
+        .map_err(|error| {
+            format!(
+                "charon: cannot register the {} type: {error}",
+                datatype::TYPE_NAME
+            )
+        })?;
+    commands::register(ctx)?;
+    unsafe { server::api!(RedisModule_RegisterInfoFunc)(ctx, Some(metrics::info)) };
+    guard::choose_event_class();
+    Ok(())
+}

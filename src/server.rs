@@ -1,0 +1,301 @@
+//! Thin, safe wrappers over the server's module API: the only place outside
+//! `datatype::callbacks` and `commands::handlers` that touches raw pointers.
+//!
+//! Every function used here is checked to exist when the module loads
+//! (`guard::REQUIRED_API`), so `api!` cannot fail after a successful load.
+
+use redis_module::raw;
+use std::ffi::{c_int, CStr, CString};
+use std::ptr::NonNull;
+
+use crate::bucket::Bucket;
+
+/// The server's function `name`, present by the load-time guard.
+macro_rules! api {
+    ($name:ident) => {{
+        // Copying the function pointer out of the static takes no reference.
+        #[allow(unused_unsafe)]
+        let function = unsafe { redis_module::raw::$name };
+        function.expect(concat!(
+            stringify!($name),
+            " is checked when the module loads"
+        ))
+    }};
+}
+pub(crate) use api;
+
+/// The context of one command call.
+#[derive(Clone, Copy)]
+pub struct Ctx(NonNull<raw::RedisModuleCtx>);
+
+/// A command's arguments, the command name at index 0.
+#[derive(Clone, Copy)]
+pub struct Args<'a> {
+    argv: &'a [*mut raw::RedisModuleString],
+}
+
+impl<'a> Args<'a> {
+    /// # Safety
+    /// `argv` holds `argc` valid strings that outlive `'a` (true for the
+    /// duration of a command call).
+    pub unsafe fn new(argv: *mut *mut raw::RedisModuleString, argc: c_int) -> Args<'a> {
+        let len = usize::try_from(argc).unwrap_or(0);
+        let argv = if argv.is_null() || len == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(argv, len)
+        };
+        Args { argv }
+    }
+
+    pub fn len(&self) -> usize {
+        self.argv.len()
+    }
+
+    /// The bytes of argument `index` (binary-safe).
+    pub fn bytes(&self, index: usize) -> &'a [u8] {
+        string_bytes(self.argv[index])
+    }
+
+    pub fn get(&self, index: usize) -> Option<&'a [u8]> {
+        (index < self.argv.len()).then(|| self.bytes(index))
+    }
+
+    pub fn raw(&self, index: usize) -> *mut raw::RedisModuleString {
+        self.argv[index]
+    }
+}
+
+/// The bytes of a server string (binary-safe).
+pub fn string_bytes<'a>(string: *const raw::RedisModuleString) -> &'a [u8] {
+    let mut len = 0usize;
+    let ptr = unsafe { api!(RedisModule_StringPtrLen)(string, &mut len) };
+    if ptr.is_null() {
+        return &[];
+    }
+    unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }
+}
+
+/// What a key holds.
+pub enum KeyValue<'k> {
+    Empty,
+    Bucket(&'k mut Bucket),
+    OtherType,
+}
+
+/// An open key, closed when dropped.
+pub struct Key {
+    ptr: NonNull<raw::RedisModuleKey>,
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        unsafe { api!(RedisModule_CloseKey)(self.ptr.as_ptr()) };
+    }
+}
+
+impl Key {
+    /// The bucket under this key, if it holds one.
+    pub fn value(&mut self) -> KeyValue<'_> {
+        let key = self.ptr.as_ptr();
+        match unsafe { api!(RedisModule_KeyType)(key) } as isize {
+            raw::REDISMODULE_KEYTYPE_EMPTY => KeyValue::Empty,
+            raw::REDISMODULE_KEYTYPE_MODULE
+                if unsafe { api!(RedisModule_ModuleTypeGetType)(key) }
+                    == crate::datatype::raw_type() =>
+            {
+                let value = unsafe { api!(RedisModule_ModuleTypeGetValue)(key) };
+                match unsafe { value.cast::<Bucket>().as_mut() } {
+                    Some(bucket) => KeyValue::Bucket(bucket),
+                    None => KeyValue::OtherType,
+                }
+            }
+            _ => KeyValue::OtherType,
+        }
+    }
+
+    /// Stores a new bucket under this (empty or bucket) key.
+    pub fn set_bucket(&mut self, bucket: Bucket) -> bool {
+        let value = crate::datatype::into_raw(Box::new(bucket));
+        let status = unsafe {
+            api!(RedisModule_ModuleTypeSetValue)(
+                self.ptr.as_ptr(),
+                crate::datatype::raw_type(),
+                value,
+            )
+        };
+        if status != raw::REDISMODULE_OK as c_int {
+            // The server did not take ownership.
+            drop(unsafe { crate::datatype::from_raw(value) });
+            return false;
+        }
+        true
+    }
+
+    /// Sets the key's expiry to an absolute time (ms, server clock).
+    pub fn expire_at(&mut self, at_ms: i64) {
+        unsafe { api!(RedisModule_SetAbsExpire)(self.ptr.as_ptr(), at_ms) };
+    }
+
+    pub fn delete(&mut self) {
+        unsafe { api!(RedisModule_DeleteKey)(self.ptr.as_ptr()) };
+    }
+}
+
+impl Ctx {
+    /// # Safety
+    /// `ctx` is the context the server passed to the current call.
+    pub unsafe fn new(ctx: *mut raw::RedisModuleCtx) -> Option<Ctx> {
+        NonNull::new(ctx).map(Ctx)
+    }
+
+    pub fn as_ptr(&self) -> *mut raw::RedisModuleCtx {
+        self.0.as_ptr()
+    }
+
+    pub fn open_key(&self, name: *mut raw::RedisModuleString, write: bool) -> Option<Key> {
+        let mode = if write {
+            raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
+        } else {
+            raw::REDISMODULE_READ
+        };
+        let key = unsafe { api!(RedisModule_OpenKey)(self.as_ptr(), name, mode as c_int) };
+        NonNull::new(key.cast::<raw::RedisModuleKey>()).map(|ptr| Key { ptr })
+    }
+
+    /// The server's clock in milliseconds, read once per command.
+    pub fn now_ms(&self) -> i64 {
+        unsafe { api!(RedisModule_Milliseconds)() }
+    }
+
+    pub fn reply_i64(&self, value: i64) {
+        unsafe { api!(RedisModule_ReplyWithLongLong)(self.as_ptr(), value) };
+    }
+
+    pub fn reply_array(&self, len: usize) {
+        unsafe { api!(RedisModule_ReplyWithArray)(self.as_ptr(), len as _) };
+    }
+
+    pub fn reply_null(&self) {
+        unsafe { api!(RedisModule_ReplyWithNull)(self.as_ptr()) };
+    }
+
+    pub fn reply_ok(&self) {
+        unsafe { api!(RedisModule_ReplyWithSimpleString)(self.as_ptr(), c"OK".as_ptr()) };
+    }
+
+    /// Replies with an error; `message` starts with its code (`ERR ...`).
+    pub fn reply_error(&self, message: &str) {
+        let message = c_string(message);
+        unsafe { api!(RedisModule_ReplyWithError)(self.as_ptr(), message.as_ptr()) };
+    }
+
+    pub fn reply_wrong_type(&self) {
+        self.reply_error("WRONGTYPE Operation against a key holding the wrong kind of value");
+    }
+
+    pub fn reply_wrong_arity(&self) {
+        unsafe { api!(RedisModule_WrongArity)(self.as_ptr()) };
+    }
+
+    /// Propagates `command` with `args` (key first) to replicas and the AOF
+    /// instead of the command that ran.
+    pub fn replicate(&self, command: &CStr, key: *mut raw::RedisModuleString, args: &[i64]) {
+        let strings = Strings::new(self.as_ptr(), key, args);
+        unsafe {
+            api!(RedisModule_Replicate)(
+                self.as_ptr(),
+                command.as_ptr(),
+                c"v".as_ptr(),
+                strings.argv.as_ptr(),
+                strings.argv.len(),
+            )
+        };
+    }
+
+    /// Tells `WATCH` and client-side caching that the key changed. The
+    /// module sets `NO_IMPLICIT_SIGNAL_MODIFIED`, so a request that changed
+    /// nothing (limited, cost 0) does not disturb watchers.
+    pub fn signal_modified(&self, key: *mut raw::RedisModuleString) {
+        unsafe { api!(RedisModule_SignalModifiedKey)(self.as_ptr(), key) };
+    }
+
+    /// Propagates the command exactly as it was called.
+    pub fn replicate_verbatim(&self) {
+        unsafe { api!(RedisModule_ReplicateVerbatim)(self.as_ptr()) };
+    }
+
+    /// Fires a keyspace event of the module class (or generic, on servers
+    /// without one).
+    pub fn notify(&self, event: &CStr, key: *mut raw::RedisModuleString) {
+        unsafe {
+            api!(RedisModule_NotifyKeyspaceEvent)(
+                self.as_ptr(),
+                crate::guard::module_event_class(),
+                event.as_ptr(),
+                key,
+            )
+        };
+    }
+}
+
+/// Server strings for a replicated or rewritten command: the key (borrowed)
+/// and integers (created here, freed on drop).
+pub struct Strings {
+    ctx: *mut raw::RedisModuleCtx,
+    argv: Vec<*mut raw::RedisModuleString>,
+}
+
+impl Strings {
+    pub fn new(
+        ctx: *mut raw::RedisModuleCtx,
+        key: *mut raw::RedisModuleString,
+        args: &[i64],
+    ) -> Strings {
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        argv.push(key);
+        for &arg in args {
+            argv.push(unsafe { api!(RedisModule_CreateStringFromLongLong)(ctx, arg) });
+        }
+        Strings { ctx, argv }
+    }
+
+    pub fn argv(&self) -> &[*mut raw::RedisModuleString] {
+        &self.argv
+    }
+}
+
+impl Drop for Strings {
+    fn drop(&mut self) {
+        // The key is the caller's; the server took its own references to
+        // the rest when it copied the command.
+        for &string in &self.argv[1..] {
+            unsafe { api!(RedisModule_FreeString)(self.ctx, string) };
+        }
+    }
+}
+
+/// A C string from text that may hold NUL bytes (they become spaces).
+pub fn c_string(text: &str) -> CString {
+    CString::new(text.replace('\0', " ")).unwrap_or_default()
+}
+
+/// Logs `message` at `level` ("warning", "notice", ...). The message is
+/// passed as an argument to a fixed `"%s"` format, never as the format: text
+/// from clients or panics may contain `%`.
+pub fn log(ctx: *mut raw::RedisModuleCtx, level: &CStr, message: &str) {
+    let Some(log) = (unsafe { raw::RedisModule_Log }) else {
+        return;
+    };
+    let message = c_string(message);
+    unsafe { log(ctx, level.as_ptr(), c"%s".as_ptr(), message.as_ptr()) };
+}
+
+/// Logs on an RDB/AOF stream, as the server's I/O error log does.
+pub fn log_io(io: *mut raw::RedisModuleIO, level: &CStr, message: &str) {
+    let Some(log) = (unsafe { raw::RedisModule_LogIOError }) else {
+        return log(std::ptr::null_mut(), level, message);
+    };
+    let message = c_string(message);
+    unsafe { log(io, level.as_ptr(), c"%s".as_ptr(), message.as_ptr()) };
+}

@@ -1,0 +1,499 @@
+//! The token bucket, with no Redis in it.
+//!
+//! Everything here is exact integer arithmetic on explicit times, so it can be
+//! tested (and fuzzed) without a server. A band's level is kept in units of
+//! `1 / period_ms` of a token: refilling `refill` tokens per `period_ms`
+//! milliseconds then adds exactly `refill` units per millisecond, and no
+//! rounding ever happens while time passes.
+//!
+//! Bounds: every parameter is in `1..=i64::MAX`, so every product below
+//! (`capacity * period`, `refill * elapsed`, their sum) fits in a `u128`
+//! (`(2^63)^2 * 3 < 2^128`). Times reported back saturate at `i64::MAX` ms
+//! (292 million years), the largest value a Redis integer reply can carry.
+
+/// The largest value any parameter, cost or refund may take.
+pub const MAX_PARAM: u64 = i64::MAX as u64;
+
+/// The parameters of one band: `capacity` tokens at most, `refill` tokens
+/// added per `period_ms`, accrued continuously.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limit {
+    capacity: u64,
+    refill: u64,
+    period_ms: u64,
+}
+
+impl Limit {
+    /// A limit, or `None` when a parameter is outside `1..=MAX_PARAM`.
+    pub const fn new(capacity: u64, refill: u64, period_ms: u64) -> Option<Limit> {
+        if capacity == 0 || refill == 0 || period_ms == 0 {
+            return None;
+        }
+        if capacity > MAX_PARAM || refill > MAX_PARAM || period_ms > MAX_PARAM {
+            return None;
+        }
+        Some(Limit {
+            capacity,
+            refill,
+            period_ms,
+        })
+    }
+
+    pub const fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub const fn refill(&self) -> u64 {
+        self.refill
+    }
+
+    pub const fn period_ms(&self) -> u64 {
+        self.period_ms
+    }
+
+    /// The level of a full band, in units of `1 / period_ms` token.
+    fn full_units(&self) -> u128 {
+        self.capacity as u128 * self.period_ms as u128
+    }
+
+    fn units(&self, tokens: u64) -> u128 {
+        tokens as u128 * self.period_ms as u128
+    }
+
+    /// Milliseconds until `units` more units have accrued, rounded up.
+    fn ms_to_accrue(&self, units: u128) -> u64 {
+        saturate_ms(units.div_ceil(self.refill as u128))
+    }
+}
+
+fn saturate_ms(ms: u128) -> u64 {
+    ms.min(MAX_PARAM as u128) as u64
+}
+
+/// Tokens held by a band: `tokens + fraction / period_ms`, with
+/// `fraction < period_ms`, and `fraction == 0` when the band is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Level {
+    pub tokens: u64,
+    pub fraction: u64,
+}
+
+/// One band: its parameters and how many tokens it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Band {
+    limit: Limit,
+    level: Level,
+}
+
+impl Band {
+    /// A band holding `capacity` tokens.
+    pub const fn full(limit: Limit) -> Band {
+        Band {
+            limit,
+            level: Level {
+                tokens: limit.capacity,
+                fraction: 0,
+            },
+        }
+    }
+
+    /// A band, or `None` when the level is impossible for the limit.
+    pub fn new(limit: Limit, level: Level) -> Option<Band> {
+        let valid = level.fraction < limit.period_ms
+            && (level.tokens < limit.capacity
+                || (level.tokens == limit.capacity && level.fraction == 0));
+        valid.then_some(Band { limit, level })
+    }
+
+    pub const fn limit(&self) -> Limit {
+        self.limit
+    }
+
+    pub const fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Whole tokens held (rounded down).
+    pub const fn tokens(&self) -> u64 {
+        self.level.tokens
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.level.tokens == self.limit.capacity
+    }
+
+    fn units(&self) -> u128 {
+        self.limit.units(self.level.tokens) + self.level.fraction as u128
+    }
+
+    fn with_units(limit: Limit, units: u128) -> Band {
+        let units = units.min(limit.full_units());
+        let period = limit.period_ms as u128;
+        Band {
+            limit,
+            level: Level {
+                // Both fit: units <= capacity * period.
+                tokens: (units / period) as u64,
+                fraction: (units % period) as u64,
+            },
+        }
+    }
+
+    /// The band after `elapsed_ms` of refill, never above capacity.
+    pub fn refilled(&self, elapsed_ms: u64) -> Band {
+        let added = self.limit.refill as u128 * elapsed_ms as u128;
+        Band::with_units(self.limit, self.units().saturating_add(added))
+    }
+
+    /// The band under other parameters, with the tokens it holds carried
+    /// over and clamped to the new capacity. A fraction of a token is kept
+    /// as far as the new period can express it (rounded down, so a change
+    /// of parameters never creates tokens).
+    pub fn with_limit(&self, limit: Limit) -> Band {
+        if limit == self.limit {
+            return *self;
+        }
+        let old_period = self.limit.period_ms as u128;
+        let fraction = self.level.fraction as u128 * limit.period_ms as u128 / old_period;
+        Band::with_units(limit, limit.units(self.level.tokens) + fraction)
+    }
+
+    /// Whether `cost` tokens can be taken now.
+    pub fn allows(&self, cost: u64) -> bool {
+        cost <= self.level.tokens
+    }
+
+    /// The band after taking `cost` tokens; the caller checks `allows`.
+    fn taken(&self, cost: u64) -> Band {
+        debug_assert!(self.allows(cost));
+        Band {
+            limit: self.limit,
+            level: Level {
+                tokens: self.level.tokens - cost,
+                fraction: self.level.fraction,
+            },
+        }
+    }
+
+    /// The band after `tokens` are given back, never above capacity.
+    pub fn refunded(&self, tokens: u64) -> Band {
+        Band::with_units(
+            self.limit,
+            self.units().saturating_add(self.limit.units(tokens)),
+        )
+    }
+
+    /// Milliseconds until `cost` tokens are held (0 when they are now), or
+    /// `None` when `cost` exceeds the capacity and never will be.
+    pub fn wait_for(&self, cost: u64) -> Option<u64> {
+        if cost > self.limit.capacity {
+            return None;
+        }
+        let needed = self.limit.units(cost).saturating_sub(self.units());
+        Some(self.limit.ms_to_accrue(needed))
+    }
+
+    /// Milliseconds until the band is full, rounded up; 0 when full.
+    pub fn reset_after_ms(&self) -> u64 {
+        self.limit
+            .ms_to_accrue(self.limit.full_units() - self.units())
+    }
+}
+
+/// Time that counts as passed between two clock readings: a clock that
+/// stepped backwards counts as no time at all.
+pub fn elapsed_ms(since_ms: i64, now_ms: i64) -> u64 {
+    if now_ms > since_ms {
+        now_ms.abs_diff(since_ms)
+    } else {
+        0
+    }
+}
+
+/// What one request is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub limited: bool,
+    /// The capacity (of the most constrained band).
+    pub limit: u64,
+    /// Whole tokens left after this request.
+    pub remaining: u64,
+    /// `None` when allowed or never allowable; else ms until allowable.
+    pub retry_after_ms: Option<u64>,
+    pub reset_after_ms: u64,
+}
+
+impl Verdict {
+    /// The verdict over a set of bands, after the request was decided:
+    /// `remaining` and `limit` from the band with the fewest tokens, times
+    /// from the band that waits longest.
+    fn over(bands: &[Band], limited: bool, cost: u64) -> Verdict {
+        let tightest = bands
+            .iter()
+            .min_by_key(|band| (band.tokens(), band.limit.capacity))
+            .expect("a bucket has at least one band");
+        let retry_after_ms = if limited {
+            bands
+                .iter()
+                .map(|band| band.wait_for(cost))
+                .try_fold(0, |longest, wait| wait.map(|w| w.max(longest)))
+        } else {
+            None
+        };
+        Verdict {
+            limited,
+            limit: tightest.limit.capacity,
+            remaining: tightest.tokens(),
+            retry_after_ms,
+            reset_after_ms: bands.iter().map(Band::reset_after_ms).max().unwrap_or(0),
+        }
+    }
+}
+
+/// The result of a request against a bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// The bands to store when tokens were taken; `None` when nothing
+    /// changed (limited, or cost 0), so nothing is written or replicated.
+    pub taken: Option<Vec<Band>>,
+}
+
+/// Bands brought to `now`: refilled under their stored parameters for the
+/// time since `updated_at_ms`.
+pub fn refill_all(bands: &[Band], updated_at_ms: i64, now_ms: i64) -> Vec<Band> {
+    let elapsed = elapsed_ms(updated_at_ms, now_ms);
+    bands.iter().map(|band| band.refilled(elapsed)).collect()
+}
+
+/// Bands as they stand under the call's limits: band `i` keeps the tokens of
+/// stored band `i` (clamped), a band with no stored counterpart starts full.
+pub fn under_limits(current: &[Band], limits: &[Limit]) -> Vec<Band> {
+    limits
+        .iter()
+        .enumerate()
+        .map(|(i, &limit)| match current.get(i) {
+            Some(band) => band.with_limit(limit),
+            None => Band::full(limit),
+        })
+        .collect()
+}
+
+/// Decides a request of `cost` tokens against `bands` (already brought to
+/// now and to the call's limits). Allowed when every band holds `cost`.
+pub fn decide(bands: &[Band], cost: u64) -> Decision {
+    assert!(!bands.is_empty(), "a bucket has at least one band");
+    let allowed = bands.iter().all(|band| band.allows(cost));
+    if !allowed {
+        return Decision {
+            verdict: Verdict::over(bands, true, cost),
+            taken: None,
+        };
+    }
+    if cost == 0 {
+        return Decision {
+            verdict: Verdict::over(bands, false, cost),
+            taken: None,
+        };
+    }
+    let after: Vec<Band> = bands.iter().map(|band| band.taken(cost)).collect();
+    Decision {
+        verdict: Verdict::over(&after, false, cost),
+        taken: Some(after),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(capacity: u64, refill: u64, period_ms: u64) -> Limit {
+        Limit::new(capacity, refill, period_ms).unwrap()
+    }
+
+    #[test]
+    fn limits_reject_zero_and_out_of_range() {
+        assert!(Limit::new(0, 1, 1).is_none());
+        assert!(Limit::new(1, 0, 1).is_none());
+        assert!(Limit::new(1, 1, 0).is_none());
+        assert!(Limit::new(MAX_PARAM + 1, 1, 1).is_none());
+        assert!(Limit::new(MAX_PARAM, MAX_PARAM, MAX_PARAM).is_some());
+    }
+
+    #[test]
+    fn fresh_bucket_allows_and_counts_down() {
+        let bands = [Band::full(limit(10, 10, 1000))];
+        let d = decide(&bands, 1);
+        assert_eq!(
+            d.verdict,
+            Verdict {
+                limited: false,
+                limit: 10,
+                remaining: 9,
+                retry_after_ms: None,
+                reset_after_ms: 100
+            }
+        );
+    }
+
+    #[test]
+    fn refill_is_continuous_and_exact() {
+        let band = Band::full(limit(10, 10, 1000)).taken(10);
+        assert_eq!(band.refilled(500).tokens(), 5);
+        assert_eq!(band.refilled(99).tokens(), 0);
+        assert_eq!(band.refilled(100).tokens(), 1);
+        assert!(band.refilled(1000).is_full());
+        assert!(band.refilled(u64::MAX).is_full());
+    }
+
+    #[test]
+    fn limited_request_reports_exact_wait() {
+        // 3 tokens per 1000 ms: one token every 333.33 ms.
+        let band = Band::full(limit(3, 3, 1000)).taken(3);
+        let d = decide(&[band], 1);
+        assert!(d.verdict.limited);
+        assert_eq!(d.verdict.retry_after_ms, Some(334));
+        assert_eq!(d.verdict.reset_after_ms, 1000);
+        assert!(d.taken.is_none());
+        assert!(!band.refilled(333).allows(1));
+        assert!(band.refilled(334).allows(1));
+    }
+
+    #[test]
+    fn cost_above_capacity_never_allowed() {
+        let d = decide(&[Band::full(limit(5, 1, 1000))], 6);
+        assert!(d.verdict.limited);
+        assert_eq!(d.verdict.retry_after_ms, None);
+        assert_eq!(d.verdict.remaining, 5);
+        assert!(d.taken.is_none());
+    }
+
+    #[test]
+    fn cost_zero_changes_nothing() {
+        let band = Band::full(limit(5, 1, 1000)).taken(2);
+        let d = decide(&[band], 0);
+        assert!(!d.verdict.limited);
+        assert_eq!(d.verdict.remaining, 3);
+        assert!(d.taken.is_none());
+    }
+
+    #[test]
+    fn parameter_change_clamps_and_keeps_fraction() {
+        let band = Band::full(limit(10, 1, 1000)).taken(10).refilled(2500);
+        assert_eq!(
+            band.level(),
+            Level {
+                tokens: 2,
+                fraction: 500
+            }
+        );
+        let smaller = band.with_limit(limit(1, 1, 1000));
+        assert_eq!(
+            smaller.level(),
+            Level {
+                tokens: 1,
+                fraction: 0
+            }
+        );
+        let finer = band.with_limit(limit(10, 1, 10));
+        assert_eq!(
+            finer.level(),
+            Level {
+                tokens: 2,
+                fraction: 5
+            }
+        );
+        // A fraction the new period cannot express is rounded down.
+        let coarse = band.with_limit(limit(10, 1, 1));
+        assert_eq!(
+            coarse.level(),
+            Level {
+                tokens: 2,
+                fraction: 0
+            }
+        );
+    }
+
+    #[test]
+    fn extreme_parameters_do_not_overflow() {
+        let l = limit(MAX_PARAM, 1, MAX_PARAM);
+        let band = Band::full(l).taken(MAX_PARAM);
+        assert_eq!(band.reset_after_ms(), MAX_PARAM);
+        assert_eq!(band.refilled(MAX_PARAM).tokens(), 1);
+        let l = limit(MAX_PARAM, MAX_PARAM, 1);
+        assert!(Band::full(l).taken(1).refilled(u64::MAX).is_full());
+        assert_eq!(Band::full(l).refunded(MAX_PARAM).tokens(), MAX_PARAM);
+    }
+
+    #[test]
+    fn clock_steps_back_count_as_zero() {
+        assert_eq!(elapsed_ms(1000, 500), 0);
+        assert_eq!(elapsed_ms(i64::MIN, i64::MAX), u64::MAX);
+        assert_eq!(elapsed_ms(500, 1000), 500);
+    }
+
+    #[test]
+    fn refund_never_exceeds_capacity() {
+        let band = Band::full(limit(10, 1, 1000)).taken(3);
+        assert_eq!(band.refunded(2).tokens(), 9);
+        assert!(band.refunded(100).is_full());
+        assert_eq!(band.refunded(100).level().fraction, 0);
+    }
+
+    #[test]
+    fn band_validation() {
+        let l = limit(10, 1, 1000);
+        assert!(Band::new(
+            l,
+            Level {
+                tokens: 10,
+                fraction: 0
+            }
+        )
+        .is_some());
+        assert!(Band::new(
+            l,
+            Level {
+                tokens: 10,
+                fraction: 1
+            }
+        )
+        .is_none());
+        assert!(Band::new(
+            l,
+            Level {
+                tokens: 11,
+                fraction: 0
+            }
+        )
+        .is_none());
+        assert!(Band::new(
+            l,
+            Level {
+                tokens: 0,
+                fraction: 1000
+            }
+        )
+        .is_none());
+        assert!(Band::new(
+            l,
+            Level {
+                tokens: 9,
+                fraction: 999
+            }
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn multi_band_takes_from_every_band() {
+        let bands = under_limits(&[], &[limit(10, 10, 1000), limit(2, 2, 60_000)]);
+        let d = decide(&bands, 1);
+        assert_eq!(d.verdict.remaining, 1);
+        assert_eq!(d.verdict.limit, 2);
+        let after = d.taken.unwrap();
+        let d = decide(&after, 2);
+        assert!(d.verdict.limited);
+        assert_eq!(d.verdict.retry_after_ms, Some(30_000));
+    }
+}
