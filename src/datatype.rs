@@ -14,7 +14,7 @@ use crate::bucket::Bucket;
 use crate::encoding::{self, RdbSink, RdbSource, ENCVER};
 use crate::guard::contain;
 use crate::metrics;
-use crate::server::{api, log_io, Strings};
+use crate::server::{api, log_io, string_bytes, Strings};
 
 /// Redis requires type names of exactly 9 characters.
 pub const TYPE_NAME: &str = "charon-tb";
@@ -172,13 +172,16 @@ extern "C" fn aof_rewrite(
         let Some(bucket) = (unsafe { bucket(value) }) else {
             return;
         };
-        let strings = Strings::new(std::ptr::null_mut(), key, &state_args(bucket));
+        let strings = Strings::new(std::ptr::null_mut(), &state_args(bucket));
         let argv = strings.argv();
+        let key = string_bytes(key);
         unsafe {
             api!(RedisModule_EmitAOF)(
                 aof,
                 STATE_COMMAND.as_ptr(),
-                c"v".as_ptr(),
+                Strings::FORMAT_COPIED_KEY.as_ptr(),
+                key.as_ptr(),
+                key.len(),
                 argv.as_ptr(),
                 argv.len(),
             )

@@ -201,14 +201,16 @@ impl Ctx {
     /// Propagates `command` with `args` (key first) to replicas and the AOF
     /// instead of the command that ran.
     pub fn replicate(&self, command: &CStr, key: *mut raw::RedisModuleString, args: &[i64]) {
-        let strings = Strings::new(self.as_ptr(), key, args);
+        let strings = Strings::new(self.as_ptr(), args);
+        let argv = strings.argv();
         unsafe {
             api!(RedisModule_Replicate)(
                 self.as_ptr(),
                 command.as_ptr(),
-                c"v".as_ptr(),
-                strings.argv.as_ptr(),
-                strings.argv.len(),
+                Strings::FORMAT.as_ptr(),
+                key,
+                argv.as_ptr(),
+                argv.len(),
             )
         };
     }
@@ -239,24 +241,28 @@ impl Ctx {
     }
 }
 
-/// Server strings for a replicated or rewritten command: the key (borrowed)
-/// and integers (created here, freed on drop).
+/// Server strings for the integer arguments of a replicated or rewritten
+/// command (created here, freed on drop).
 pub struct Strings {
     ctx: *mut raw::RedisModuleCtx,
     argv: Vec<*mut raw::RedisModuleString>,
 }
 
 impl Strings {
-    pub fn new(
-        ctx: *mut raw::RedisModuleCtx,
-        key: *mut raw::RedisModuleString,
-        args: &[i64],
-    ) -> Strings {
-        let mut argv = Vec::with_capacity(args.len() + 1);
-        argv.push(key);
-        for &arg in args {
-            argv.push(unsafe { api!(RedisModule_CreateStringFromLongLong)(ctx, arg) });
-        }
+    /// The format for `key, argv, argc` where the key is a command argument:
+    /// the server takes a reference to it.
+    pub const FORMAT: &'static CStr = c"sv";
+
+    /// The format for `key_ptr, key_len, argv, argc`: the key is copied. AOF
+    /// rewrite builds its key on the stack, and taking a reference to that
+    /// (`s` or `v`) crashes the server.
+    pub const FORMAT_COPIED_KEY: &'static CStr = c"bv";
+
+    pub fn new(ctx: *mut raw::RedisModuleCtx, args: &[i64]) -> Strings {
+        let argv = args
+            .iter()
+            .map(|&arg| unsafe { api!(RedisModule_CreateStringFromLongLong)(ctx, arg) })
+            .collect();
         Strings { ctx, argv }
     }
 
@@ -267,9 +273,8 @@ impl Strings {
 
 impl Drop for Strings {
     fn drop(&mut self) {
-        // The key is the caller's; the server took its own references to
-        // the rest when it copied the command.
-        for &string in &self.argv[1..] {
+        // The server took its own references when it copied the command.
+        for &string in &self.argv {
             unsafe { api!(RedisModule_FreeString)(self.ctx, string) };
         }
     }
