@@ -103,6 +103,15 @@ pub const SETSTATE: Docs = Docs {
     ],
 };
 
+#[cfg(feature = "test-panic")]
+pub const TEST_PANIC: Docs = Docs {
+    summary: c"Panics on purpose (test builds only).",
+    complexity: c"O(1)",
+    arity: 2,
+    key_flags: raw::REDISMODULE_CMD_KEY_RO,
+    args: &[KEY],
+};
+
 const INFO_VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommandInfoVersion {
     version: 1,
     sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),

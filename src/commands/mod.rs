@@ -101,6 +101,16 @@ shim!(peek_command, peek::run);
 shim!(refund_command, refund::run);
 shim!(setstate_command, setstate::run);
 
+#[cfg(feature = "test-panic")]
+shim!(test_panic_command, test_panic);
+
+/// `CHARON.TESTPANIC key`: panics, with printf directives in the message.
+#[cfg(feature = "test-panic")]
+fn test_panic(_: Ctx, args: Args) -> Reply {
+    let key = String::from_utf8_lossy(args.get(1).unwrap_or_default());
+    panic!("CHARON.TESTPANIC panics on purpose (key {key}, %s %n %x)")
+}
+
 /// A command as registered: name, handler, flags and documentation.
 pub struct Command {
     pub name: &'static CStr,
@@ -109,7 +119,12 @@ pub struct Command {
     docs: docs::Docs,
 }
 
-pub const COMMANDS: [Command; 4] = [
+#[cfg(not(feature = "test-panic"))]
+const COMMAND_COUNT: usize = 4;
+#[cfg(feature = "test-panic")]
+const COMMAND_COUNT: usize = 5;
+
+pub const COMMANDS: [Command; COMMAND_COUNT] = [
     Command {
         name: c"CHARON.RATE",
         handler: Some(rate_command),
@@ -133,6 +148,13 @@ pub const COMMANDS: [Command; 4] = [
         handler: Some(setstate_command),
         flags: c"write deny-oom fast",
         docs: docs::SETSTATE,
+    },
+    #[cfg(feature = "test-panic")]
+    Command {
+        name: c"CHARON.TESTPANIC",
+        handler: Some(test_panic_command),
+        flags: c"readonly fast",
+        docs: docs::TEST_PANIC,
     },
 ];
 
