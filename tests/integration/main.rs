@@ -3,6 +3,7 @@
 mod harness;
 
 mod errors;
+mod fixtures;
 mod introspection;
 mod peek_refund;
 mod persistence;
