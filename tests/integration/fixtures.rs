@@ -16,7 +16,10 @@ use std::path::PathBuf;
 /// stays far from full for decades: 1 token per 3650 days refills nothing
 /// measurable between when a fixture was made and when it is checked.
 const STATES: [(&str, &str); 4] = [
-    ("one-band", "1700000000000 1 1000000000000 1 315360000000 5 123456789"),
+    (
+        "one-band",
+        "1700000000000 1 1000000000000 1 315360000000 5 123456789",
+    ),
     ("empty-band", "1700000000000 1 1000 1 315360000000 0 0"),
     (
         "two-bands",
@@ -60,7 +63,10 @@ fn every_encver_fixture_loads_exactly() {
         let Ok(text) = std::fs::read_to_string(fixture_file(encver)) else {
             break;
         };
-        for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let [name, state, payload]: [&str; 3] = line
                 .split('\t')
                 .collect::<Vec<_>>()
@@ -77,8 +83,15 @@ fn every_encver_fixture_loads_exactly() {
                 .arg(unhex(payload))
                 .query(&mut con)
                 .unwrap_or_else(|e| panic!("encver {encver} fixture {name} did not load: {e}"));
-            assert_eq!(digest(&mut con, &key), digest(&mut con, &expected), "encver {encver} {name}");
-            assert_eq!(peek(&mut con, &key, Some(0)), peek(&mut con, &expected, Some(0)));
+            assert_eq!(
+                digest(&mut con, &key),
+                digest(&mut con, &expected),
+                "encver {encver} {name}"
+            );
+            assert_eq!(
+                peek(&mut con, &key, Some(0)),
+                peek(&mut con, &expected, Some(0))
+            );
             loaded += 1;
         }
     }
@@ -93,14 +106,19 @@ fn write_fixtures() {
     let encver = 1; // charon::encoding::ENCVER when this file was written
     let server = Server::start();
     let mut con = server.con();
-    let mut out = format!("# encver {encver}: name, CHARON.SETSTATE arguments, DUMP payload (hex)\n");
+    let mut out =
+        format!("# encver {encver}: name, CHARON.SETSTATE arguments, DUMP payload (hex)\n");
     for (name, state) in STATES {
         set_state(&mut con, name, state);
         let payload: Vec<u8> = redis::cmd("DUMP").arg(name).query(&mut con).unwrap();
         out.push_str(&format!("{name}\t{state}\t{}\n", hex(&payload)));
     }
     let path = fixture_file(encver);
-    assert!(!path.exists(), "{} exists: never rewrite an old encver", path.display());
+    assert!(
+        !path.exists(),
+        "{} exists: never rewrite an old encver",
+        path.display()
+    );
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, out).unwrap();
 }

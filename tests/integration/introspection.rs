@@ -142,3 +142,92 @@ fn command_info_describes_the_commands() {
         "{error}"
     );
 }
+
+#[test]
+fn keyspace_events_fire_only_on_change() {
+    let server = Server::start();
+    let mut con = server.con();
+    let class = if server.kind.is_7_or_newer() {
+        "Kd"
+    } else {
+        "Kg"
+    };
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg(class)
+        .query(&mut con)
+        .unwrap();
+    let mut subscriber = server.con();
+    let _: () = redis::cmd("PSUBSCRIBE")
+        .arg("__keyspace@0__:*")
+        .query(&mut subscriber)
+        .unwrap();
+    let _: redis::Value = redis::cmd("PING")
+        .query(&mut subscriber)
+        .unwrap_or(redis::Value::Nil);
+    rate(&mut con, "k", &["1", "1", "1h"]); // allowed: event
+    rate(&mut con, "k", &["1", "1", "1h"]); // limited: none
+    rate(&mut con, "k", &["1", "1", "1h", "0"]); // cost 0: none
+    let _: Option<i64> = redis::cmd("CHARON.REFUND")
+        .arg("k")
+        .arg(1)
+        .query(&mut con)
+        .unwrap(); // event
+    rate(&mut con, "marker", &["1", "1", "1h"]); // event: ends the sequence
+    let mut events = Vec::new();
+    subscriber
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    while events
+        .last()
+        .map(|(key, _): &(String, String)| key.as_str())
+        != Some("__keyspace@0__:marker")
+    {
+        let message = subscriber.recv_response().expect("an event");
+        if let redis::Value::Push { data, .. } | redis::Value::Array(data) = message {
+            let text: Vec<String> = data
+                .iter()
+                .filter_map(|v| match v {
+                    redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                    _ => None,
+                })
+                .collect();
+            if text.len() == 4 && text[0] == "pmessage" {
+                events.push((text[2].clone(), text[3].clone()));
+            }
+        }
+    }
+    let names: Vec<&str> = events.iter().map(|(_, event)| event.as_str()).collect();
+    assert_eq!(names, ["charon.rate", "charon.refund", "charon.rate"]);
+}
+
+#[test]
+fn watch_is_disturbed_only_by_change() {
+    let server = Server::start();
+    let mut con = server.con();
+    let mut other = server.con();
+    rate(&mut con, "k", &["1", "1", "1h"]);
+    // A limited request changes nothing: a transaction watching the key runs.
+    let _: () = redis::cmd("WATCH").arg("k").query(&mut con).unwrap();
+    rate(&mut other, "k", &["1", "1", "1h"]);
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let _: () = redis::cmd("PING").query(&mut con).unwrap_or(());
+    let ran: Option<Vec<String>> = redis::cmd("EXEC").query(&mut con).unwrap();
+    assert!(
+        ran.is_some(),
+        "a limited request aborted a WATCH transaction"
+    );
+    // A request that takes tokens changes the key: the transaction aborts.
+    let _: () = redis::cmd("WATCH").arg("k").query(&mut con).unwrap();
+    let _: Option<i64> = redis::cmd("CHARON.REFUND")
+        .arg("k")
+        .arg(1)
+        .query(&mut other)
+        .unwrap();
+    rate(&mut other, "k", &["1", "1", "1h"]);
+    let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
+    let _: () = redis::cmd("PING").query(&mut con).unwrap_or(());
+    let ran: Option<Vec<String>> = redis::cmd("EXEC").query(&mut con).unwrap();
+    assert!(ran.is_none(), "a change did not abort a WATCH transaction");
+}
