@@ -1,0 +1,293 @@
+//! A Redis Cluster on loopback for the tests: 3 masters and 3 replicas, the
+//! module loaded on every node, created and resharded with the server's own
+//! CLI (`CHARON_CLI_BIN`, default `/usr/bin/redis-cli`).
+
+use crate::harness::*;
+use crate::support::wait_until;
+use redis::cluster::{ClusterClient, ClusterConnection};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub const SLOTS: usize = 16384;
+
+/// Small, so a crashed master is replaced in seconds; large enough that a
+/// busy machine does not fail nodes over by accident.
+const NODE_TIMEOUT_MS: &str = "2000";
+
+/// One node as `CLUSTER NODES` describes it.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub id: String,
+    pub port: u16,
+    /// The master's id when this node is a replica.
+    pub master_id: Option<String>,
+    pub failed: bool,
+    /// Slot ranges it serves (inclusive).
+    pub slots: Vec<(usize, usize)>,
+}
+
+impl Node {
+    pub fn is_master(&self) -> bool {
+        self.master_id.is_none()
+    }
+
+    pub fn owns(&self, slot: usize) -> bool {
+        self.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
+    }
+}
+
+pub struct Cluster {
+    servers: Vec<Server>,
+    /// Ports of the nodes the test killed.
+    dead: Vec<u16>,
+    cli: PathBuf,
+}
+
+impl Cluster {
+    /// Six nodes, joined by `--cluster create ... --cluster-replicas 1`,
+    /// once every node agrees on who serves every slot.
+    pub fn start() -> Cluster {
+        let kind = ServerKind::from_env();
+        let mut args = vec![
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            NODE_TIMEOUT_MS,
+            // A replica's first sync starts at once (7.0+ waits 5 s).
+            "--repl-diskless-sync-delay",
+            "0",
+        ];
+        if kind.is_7_or_newer() {
+            // A state command a replica fails to apply kills it: loud.
+            args.extend(["--propagation-error-behavior", "panic"]);
+        }
+        let servers: Vec<Server> = (0..6).map(|_| Server::start_with(&args)).collect();
+        let cluster = Cluster {
+            servers,
+            dead: Vec::new(),
+            cli: std::env::var("CHARON_CLI_BIN")
+                .unwrap_or_else(|_| "/usr/bin/redis-cli".into())
+                .into(),
+        };
+        let mut create = vec!["--cluster".to_string(), "create".to_string()];
+        create.extend(cluster.servers.iter().map(|s| format!("127.0.0.1:{}", s.port)));
+        create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
+        cluster.cli(&create);
+        cluster.wait_converged();
+        assert_eq!(cluster.masters().len(), 3, "3 masters");
+        cluster
+    }
+
+    /// Runs the CLI (`--cluster ...`); fails the test if it fails.
+    pub fn cli(&self, args: &[String]) -> String {
+        let output = Command::new(&self.cli)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.cli.display()));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success() && !stdout.contains("[ERR]"),
+            "{} {args:?} failed ({}):\n{stdout}\n{}",
+            self.cli.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    pub fn server(&self, port: u16) -> &Server {
+        self.servers
+            .iter()
+            .find(|s| s.port == port)
+            .unwrap_or_else(|| panic!("no node on port {port}"))
+    }
+
+    fn alive(&self) -> impl Iterator<Item = &Server> {
+        self.servers.iter().filter(|s| !self.dead.contains(&s.port))
+    }
+
+    /// Kills a node (`SIGKILL`): a crash.
+    pub fn kill(&mut self, port: u16) {
+        let server = self
+            .servers
+            .iter_mut()
+            .find(|s| s.port == port)
+            .unwrap_or_else(|| panic!("no node on port {port}"));
+        server.kill();
+        self.dead.push(port);
+    }
+
+    /// The cluster as one live node sees it (failed nodes included).
+    pub fn nodes_seen_by(&self, server: &Server) -> Vec<Node> {
+        let text: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut server.con())
+            .expect("CLUSTER NODES");
+        text.lines().filter_map(parse_node).collect()
+    }
+
+    /// The cluster as the first live node sees it.
+    pub fn nodes(&self) -> Vec<Node> {
+        self.nodes_seen_by(self.alive().next().expect("a live node"))
+    }
+
+    /// The masters that serve slots, in order of their first slot.
+    pub fn masters(&self) -> Vec<Node> {
+        let mut masters: Vec<Node> = self
+            .nodes()
+            .into_iter()
+            .filter(|n| n.is_master() && !n.failed && !n.slots.is_empty())
+            .collect();
+        masters.sort_by_key(|n| n.slots[0].0);
+        masters
+    }
+
+    /// The live replica of the master `master_id`.
+    pub fn replica_of(&self, master_id: &str) -> Node {
+        self.nodes()
+            .into_iter()
+            .find(|n| n.master_id.as_deref() == Some(master_id) && !n.failed)
+            .unwrap_or_else(|| panic!("no replica of {master_id}"))
+    }
+
+    /// For every slot, the port of the master serving it (0: none), as
+    /// `server` sees it.
+    fn slot_map(&self, server: &Server) -> Vec<u16> {
+        let mut map = vec![0; SLOTS];
+        for node in self.nodes_seen_by(server) {
+            if node.is_master() && !node.failed {
+                for &(a, b) in &node.slots {
+                    map[a..=b].fill(node.port);
+                }
+            }
+        }
+        map
+    }
+
+    /// The port of the master serving each slot, once all agree.
+    pub fn owners(&self) -> Vec<u16> {
+        self.wait_converged();
+        self.slot_map(self.alive().next().expect("a live node"))
+    }
+
+    pub fn keyslot(&self, key: &str) -> usize {
+        let server = self.alive().next().expect("a live node");
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut server.con())
+            .expect("CLUSTER KEYSLOT")
+    }
+
+    /// Waits until the cluster is whole and settled: every live node says
+    /// `cluster_state:ok` and sees the same master for every slot, every
+    /// slot is served by a live master, and every live replica's link to
+    /// its master is up.
+    pub fn wait_converged(&self) {
+        wait_until("the cluster to converge", || self.converged());
+    }
+
+    fn converged(&self) -> bool {
+        let mut reference: Option<Vec<u16>> = None;
+        for server in self.alive() {
+            let info: String = match redis::cmd("CLUSTER").arg("INFO").query(&mut server.con()) {
+                Ok(info) => info,
+                Err(_) => return false,
+            };
+            if info_field(&info, "cluster_state").as_deref() != Some("ok") {
+                return false;
+            }
+            let map = self.slot_map(server);
+            if map.iter().any(|port| *port == 0 || self.dead.contains(port)) {
+                return false;
+            }
+            match &reference {
+                None => reference = Some(map),
+                Some(first) if *first != map => return false,
+                Some(_) => {}
+            }
+            let myself = self
+                .nodes_seen_by(server)
+                .into_iter()
+                .find(|n| n.port == server.port);
+            let Some(myself) = myself else { return false };
+            let replication = server.info("replication");
+            let role = info_field(&replication, "role");
+            if myself.is_master() {
+                if role.as_deref() != Some("master") {
+                    return false;
+                }
+            } else if role.as_deref() != Some("slave")
+                || info_field(&replication, "master_link_status").as_deref() != Some("up")
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A cluster client that knows every live node.
+    pub fn client(&self) -> ClusterConnection {
+        let urls: Vec<String> = self
+            .alive()
+            .map(|s| format!("redis://127.0.0.1:{}/", s.port))
+            .collect();
+        ClusterClient::builder(urls)
+            .connection_timeout(Duration::from_secs(5))
+            .response_timeout(Duration::from_secs(10))
+            .build()
+            .expect("cluster client")
+            .get_connection()
+            .expect("cluster connection")
+    }
+}
+
+/// One line of `CLUSTER NODES`:
+/// `<id> <ip:port@bus[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`
+fn parse_node(line: &str) -> Option<Node> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() < 8 {
+        return None;
+    }
+    let address = fields[1].split(['@', ',']).next()?;
+    let port = address.rsplit(':').next()?.parse().ok()?;
+    let flags: Vec<&str> = fields[2].split(',').collect();
+    let replica = flags.contains(&"slave") || flags.contains(&"replica");
+    let slots = fields[8..]
+        .iter()
+        // `[slot->-id]` / `[slot-<-id]`: a migration in progress, not owned.
+        .filter(|s| !s.starts_with('['))
+        .filter_map(|s| match s.split_once('-') {
+            Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+            None => s.parse().ok().map(|x| (x, x)),
+        })
+        .collect();
+    Some(Node {
+        id: fields[0].to_string(),
+        port,
+        master_id: replica.then(|| fields[3].to_string()),
+        failed: flags.contains(&"fail") || flags.contains(&"noaddr"),
+        slots,
+    })
+}
+
+/// Groups keys by the port of the master serving them.
+pub fn by_owner<'k>(
+    cluster: &Cluster,
+    owners: &[u16],
+    keys: &'k [String],
+) -> HashMap<u16, Vec<&'k String>> {
+    let mut groups: HashMap<u16, Vec<&String>> = HashMap::new();
+    for key in keys {
+        groups
+            .entry(owners[cluster.keyslot(key)])
+            .or_default()
+            .push(key);
+    }
+    groups
+}
