@@ -2,7 +2,8 @@
 //! it was last brought up to date. Redis-free: the data type and the
 //! commands wrap it.
 
-use crate::token_bucket::{self, Band, Decision, Level, Limit, MAX_PARAM};
+use crate::token_bucket::{self, Band, Decision, Level, Limit, Verdict, MAX_PARAM};
+use std::mem::MaybeUninit;
 use thiserror::Error;
 
 /// The most bands one bucket may hold. Bounds the work and memory a single
@@ -20,17 +21,55 @@ pub enum StateError {
     Level,
     #[error("updated_at must not be negative")]
     Time,
+    #[error("the packed state is malformed")]
+    Packed,
 }
 
 /// A bucket: its bands and when they were last refilled (server clock, ms).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bucket {
     updated_at_ms: i64,
-    bands: Box<[Band]>,
+    bands: Bands,
+}
+
+/// A bucket's bands: the usual single band inline (one allocation per
+/// bucket, one pointer fewer to chase on every request), more on the heap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Bands {
+    One(Band),
+    Many(Box<[Band]>),
+}
+
+impl Bands {
+    fn from_vec(bands: Vec<Band>) -> Bands {
+        match bands[..] {
+            [band] => Bands::One(band),
+            _ => Bands::Many(bands.into_boxed_slice()),
+        }
+    }
+}
+
+impl std::ops::Deref for Bands {
+    type Target = [Band];
+    fn deref(&self) -> &[Band] {
+        match self {
+            Bands::One(band) => std::slice::from_ref(band),
+            Bands::Many(bands) => bands,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Bands {
+    fn deref_mut(&mut self) -> &mut [Band] {
+        match self {
+            Bands::One(band) => std::slice::from_mut(band),
+            Bands::Many(bands) => bands,
+        }
+    }
 }
 
 /// One band as it is stored and replicated: five plain integers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BandFields {
     pub capacity: u64,
     pub refill: u64,
@@ -77,10 +116,10 @@ impl Bucket {
         let bands = fields
             .iter()
             .map(BandFields::band)
-            .collect::<Result<Box<[Band]>, _>>()?;
+            .collect::<Result<Vec<Band>, _>>()?;
         Ok(Bucket {
             updated_at_ms,
-            bands,
+            bands: Bands::from_vec(bands),
         })
     }
 
@@ -88,7 +127,7 @@ impl Bucket {
         debug_assert!(!bands.is_empty() && bands.len() <= MAX_BANDS);
         Bucket {
             updated_at_ms,
-            bands: bands.into_boxed_slice(),
+            bands: Bands::from_vec(bands),
         }
     }
 
@@ -141,31 +180,268 @@ impl Bucket {
         Bucket::new(now_ms.max(0), bands)
     }
 
-    /// Lets the defragmenter move the bands' allocation.
+    /// Lets the defragmenter move the bands' heap allocation, if any.
     ///
     /// # Safety
     /// `relocate` returns the new address of the same bytes (the old one is
     /// then invalid), or null to leave them where they are.
     pub unsafe fn move_bands(&mut self, relocate: impl FnOnce(*mut Band) -> *mut Band) {
-        let len = self.bands.len();
+        let Bands::Many(bands) = &mut self.bands else {
+            return;
+        };
+        let len = bands.len();
         if len == 0 {
             return;
         }
-        let old = Box::into_raw(std::mem::take(&mut self.bands)).cast::<Band>();
+        let old = Box::into_raw(std::mem::take(bands)).cast::<Band>();
         let new = relocate(old);
         let ptr = if new.is_null() { old } else { new };
-        self.bands = Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len));
+        *bands = Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len));
     }
 
-    /// Heap bytes held beyond the `Bucket` itself.
-    pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.bands)
+    /// The bands' heap allocation and its size, when they have one.
+    pub fn heap(&self) -> Option<(*const Band, usize)> {
+        match &self.bands {
+            Bands::One(_) => None,
+            Bands::Many(bands) => Some((bands.as_ptr(), std::mem::size_of_val(&**bands))),
+        }
     }
 }
 
-/// A `CHARON.RATE` request against an optional stored bucket at `now_ms`:
-/// the stored bands refilled to now under their own parameters, then carried
-/// over to the call's limits.
+/// The packed state format: what the primary replicates, in one argument of
+/// `CHARON.SETSTATE` (one string for the server to build instead of one per
+/// field). Byte 0 is the format version (1); then unsigned LEB128 varints:
+/// `updated_at_ms band_count [capacity refill period_ms tokens fraction]...`.
+pub const PACKED_FORMAT: u8 = 1;
+
+/// The largest packed state: a varint of a u64 takes at most 10 bytes.
+pub const PACKED_MAX: usize = 1 + 10 + 1 + MAX_BANDS * 5 * 10;
+
+/// A packed state on the stack. Only the first `len` bytes are written: the
+/// buffer is sized for the largest state, and filling it all would cost
+/// more than packing a typical one.
+pub struct Packed {
+    bytes: [MaybeUninit<u8>; PACKED_MAX],
+    len: usize,
+}
+
+impl Packed {
+    pub fn as_bytes(&self) -> &[u8] {
+        // The first `len` bytes were written by `put`.
+        unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.len) }
+    }
+
+    fn put(&mut self, byte: u8) {
+        self.bytes[self.len] = MaybeUninit::new(byte);
+        self.len += 1;
+    }
+
+    fn push(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.put((value & 0x7f) as u8 | 0x80);
+            value >>= 7;
+        }
+        self.put(value as u8);
+    }
+}
+
+/// Reads varints from a packed state; `None` on a short, overlong or
+/// overflowing value.
+struct Unpacker<'a>(&'a [u8]);
+
+impl Unpacker<'_> {
+    fn next(&mut self) -> Option<u64> {
+        let mut value: u64 = 0;
+        for (i, &byte) in self.0.iter().enumerate().take(10) {
+            let bits = u64::from(byte & 0x7f);
+            if i == 9 && bits > 1 {
+                return None;
+            }
+            value |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                self.0 = &self.0[i + 1..];
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+impl Bucket {
+    pub fn pack(&self) -> Packed {
+        let mut packed = Packed {
+            bytes: [MaybeUninit::uninit(); PACKED_MAX],
+            len: 0,
+        };
+        packed.put(PACKED_FORMAT);
+        // Never negative: validated at construction, and `store` only
+        // moves it forward.
+        packed.push(self.updated_at_ms.unsigned_abs());
+        packed.push(self.bands.len() as u64);
+        for band in self.fields() {
+            for field in [
+                band.capacity,
+                band.refill,
+                band.period_ms,
+                band.tokens,
+                band.fraction,
+            ] {
+                packed.push(field);
+            }
+        }
+        packed
+    }
+
+    /// A bucket from a packed state, validated like every other source.
+    pub fn unpack(bytes: &[u8]) -> Result<Bucket, StateError> {
+        let Some((&PACKED_FORMAT, rest)) = bytes.split_first() else {
+            return Err(StateError::Packed);
+        };
+        let mut input = Unpacker(rest);
+        let updated_at = input.next().ok_or(StateError::Packed)?;
+        let updated_at = i64::try_from(updated_at).map_err(|_| StateError::Time)?;
+        let count = input.next().ok_or(StateError::Packed)?;
+        if count == 0 || count > MAX_BANDS as u64 {
+            return Err(StateError::BandCount);
+        }
+        let mut fields = [BandFields::default(); MAX_BANDS];
+        for band in fields.iter_mut().take(count as usize) {
+            let mut next = || input.next().ok_or(StateError::Packed);
+            *band = BandFields {
+                capacity: next()?,
+                refill: next()?,
+                period_ms: next()?,
+                tokens: next()?,
+                fraction: next()?,
+            };
+        }
+        if !input.0.is_empty() {
+            return Err(StateError::Packed);
+        }
+        Bucket::from_fields(updated_at, &fields[..count as usize])
+    }
+}
+
+/// What a `CHARON.RATE` request did to the stored state.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing taken (limited, or cost 0): nothing to write or replicate.
+    None,
+    /// Tokens were taken from the stored bucket, updated in place.
+    Updated,
+    /// Tokens were taken from a bucket that did not exist: store this one.
+    Created(Bucket),
+}
+
+/// Band `i` as a request at `now` under `limits` sees it: the stored band
+/// refilled under its own parameters for `elapsed` ms, then carried over to
+/// the call's limit.
+fn band_now(stored: Option<&Bucket>, elapsed: u64, limits: &[Limit], i: usize) -> Band {
+    let current = stored
+        .and_then(|bucket| bucket.bands.get(i))
+        .map(|band| band.refilled(elapsed));
+    token_bucket::under_limit(current, limits[i])
+}
+
+/// A `CHARON.RATE` request of `cost` under `limits` at `now_ms`, against an
+/// optional stored bucket. When tokens are taken, the stored bucket is
+/// updated in place (or a new one returned); otherwise nothing changes.
+/// Allocation-free for a stored bucket with as many bands as limits.
+pub fn rate(
+    stored: Option<&mut Bucket>,
+    limits: &[Limit],
+    cost: u64,
+    now_ms: i64,
+) -> (Verdict, Change) {
+    debug_assert!(!limits.is_empty() && limits.len() <= MAX_BANDS);
+    let elapsed = stored.as_deref().map_or(0, |bucket| {
+        token_bucket::elapsed_ms(bucket.updated_at_ms, now_ms)
+    });
+    if let ([limit], Some(bucket)) = (limits, stored.as_deref()) {
+        if bucket.bands.len() == 1 {
+            return rate_one_band(stored, *limit, cost, now_ms, elapsed);
+        }
+    }
+    let view = stored.as_deref();
+    let verdict = Verdict::of(
+        (0..limits.len()).map(|i| band_now(view, elapsed, limits, i)),
+        cost,
+    );
+    if !token_bucket::takes(&verdict, cost) {
+        return (verdict, Change::None);
+    }
+    let change = match stored {
+        Some(bucket) if bucket.bands.len() == limits.len() => {
+            for i in 0..limits.len() {
+                // Band i depends only on stored band i: safe to overwrite.
+                let band = band_now(Some(bucket), elapsed, limits, i);
+                bucket.bands[i] = band.taken(cost);
+            }
+            bucket.updated_at_ms = bucket.updated_at_ms.max(now_ms);
+            Change::Updated
+        }
+        Some(bucket) => {
+            let bands = (0..limits.len())
+                .map(|i| band_now(Some(bucket), elapsed, limits, i).taken(cost))
+                .collect();
+            bucket.store(bands, now_ms);
+            Change::Updated
+        }
+        None => {
+            let bands = limits
+                .iter()
+                .map(|&limit| Band::full(limit).taken(cost))
+                .collect();
+            Change::Created(Bucket::created(bands, now_ms))
+        }
+    };
+    (verdict, change)
+}
+
+/// `rate` for the common case, a one-band bucket and one limit: the band is
+/// computed once.
+fn rate_one_band(
+    stored: Option<&mut Bucket>,
+    limit: Limit,
+    cost: u64,
+    now_ms: i64,
+    elapsed: u64,
+) -> (Verdict, Change) {
+    let Some(bucket) = stored else {
+        unreachable!("called with a stored bucket");
+    };
+    let band = token_bucket::under_limit(Some(bucket.bands[0].refilled(elapsed)), limit);
+    let verdict = Verdict::of(std::iter::once(band), cost);
+    if !token_bucket::takes(&verdict, cost) {
+        return (verdict, Change::None);
+    }
+    bucket.bands[0] = band.taken(cost);
+    bucket.updated_at_ms = bucket.updated_at_ms.max(now_ms);
+    (verdict, Change::Updated)
+}
+
+impl Bucket {
+    /// What `CHARON.RATE` with the stored parameters and `cost` would answer
+    /// at `now_ms`.
+    pub fn peek(&self, cost: u64, now_ms: i64) -> Verdict {
+        let elapsed = token_bucket::elapsed_ms(self.updated_at_ms, now_ms);
+        Verdict::of(self.bands.iter().map(|band| band.refilled(elapsed)), cost)
+    }
+
+    /// Gives `tokens` back to every band at `now_ms`, never above capacity;
+    /// answers the whole tokens remaining (of the band with the fewest).
+    pub fn refund(&mut self, tokens: u64, now_ms: i64) -> u64 {
+        let elapsed = token_bucket::elapsed_ms(self.updated_at_ms, now_ms);
+        for band in self.bands.iter_mut() {
+            *band = band.refilled(elapsed).refunded(tokens);
+        }
+        self.updated_at_ms = self.updated_at_ms.max(now_ms);
+        self.bands.iter().map(Band::tokens).min().unwrap_or(0)
+    }
+}
+
+/// A `CHARON.RATE` request against an optional stored bucket, changing
+/// nothing: the decision and the bands it would store.
 pub fn decide_rate(stored: Option<&Bucket>, limits: &[Limit], cost: u64, now_ms: i64) -> Decision {
     let current = match stored {
         Some(bucket) => token_bucket::under_limits(&bucket.bands_at(now_ms), limits),
@@ -213,6 +489,69 @@ mod tests {
     }
 
     #[test]
+    fn packed_state_round_trips_and_is_validated() {
+        let max = MAX_PARAM;
+        for bucket in [
+            Bucket::from_fields(1_700_000_000_000, &[fields(10, 7, 500)]).unwrap(),
+            Bucket::from_fields(0, &[fields(10, 0, 0), fields(1000, 999, 999)]).unwrap(),
+            Bucket::from_fields(
+                i64::MAX,
+                &[BandFields {
+                    capacity: max,
+                    refill: max,
+                    period_ms: max,
+                    tokens: max - 1,
+                    fraction: max - 1,
+                }],
+            )
+            .unwrap(),
+            Bucket::from_fields(5, &vec![fields(10, 5, 1); MAX_BANDS]).unwrap(),
+        ] {
+            let packed = bucket.pack();
+            assert_eq!(Bucket::unpack(packed.as_bytes()), Ok(bucket.clone()));
+            // Every truncation and every trailing byte is refused.
+            for len in 0..packed.as_bytes().len() {
+                assert!(Bucket::unpack(&packed.as_bytes()[..len]).is_err(), "{len}");
+            }
+            let mut longer = packed.as_bytes().to_vec();
+            longer.push(0);
+            assert_eq!(Bucket::unpack(&longer), Err(StateError::Packed));
+        }
+        // One band of 10 tokens per second fits in an embedded Redis string.
+        let typical = Bucket::from_fields(
+            1_800_000_000_000,
+            &[BandFields {
+                capacity: 1_000_000,
+                refill: 1000,
+                period_ms: 3_600_000,
+                tokens: 999_999,
+                fraction: 3_599_999,
+            }],
+        )
+        .unwrap();
+        assert!(typical.pack().as_bytes().len() <= 44);
+        // Invalid contents are refused like any other source.
+        assert_eq!(
+            Bucket::unpack(&[1, 0, 1, 10, 1, 100, 11, 0]),
+            Err(StateError::Level)
+        );
+        assert_eq!(Bucket::unpack(&[1, 0, 0]), Err(StateError::BandCount));
+        assert_eq!(
+            Bucket::unpack(&[2, 0, 1, 10, 1, 100, 1, 0]),
+            Err(StateError::Packed)
+        );
+        assert_eq!(
+            Bucket::unpack(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            Err(StateError::Packed)
+        );
+        assert_eq!(
+            Bucket::unpack(&[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 1]),
+            Err(StateError::Time)
+        );
+        assert_eq!(Bucket::unpack(&[]), Err(StateError::Packed));
+    }
+
+    #[test]
     fn full_at_is_when_refill_completes() {
         let bucket = Bucket::from_fields(10_000, &[fields(10, 7, 500)]).unwrap();
         // 2.5 tokens missing at 1 token per second.
@@ -238,6 +577,79 @@ mod tests {
         assert_eq!(bands[0].tokens(), 5);
         bucket.store(bands, 4_000);
         assert_eq!(bucket.updated_at_ms(), 5_000);
+    }
+
+    #[test]
+    fn rate_in_place_agrees_with_the_pure_decision() {
+        let limit = Limit::new(10, 1, 1000).unwrap();
+        let other = Limit::new(4, 2, 60_000).unwrap();
+        let mut stored: Option<Bucket> = None;
+        let mut now = 1_000_000;
+        for (step, (limits, cost)) in [
+            (vec![limit], 3),
+            (vec![limit], 8),
+            (vec![other], 1),
+            (vec![other, limit], 2),
+            (vec![limit], 0),
+            (vec![limit], 11),
+            (vec![limit], 4),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            now += 700 * step as i64 - 900;
+            let pure = decide_rate(stored.as_ref(), &limits, cost, now);
+            let (verdict, change) = rate(stored.as_mut(), &limits, cost, now);
+            assert_eq!(verdict, pure.verdict, "step {step}");
+            match change {
+                Change::None => assert!(pure.taken.is_none()),
+                Change::Created(bucket) => {
+                    assert_eq!(Some(bucket.bands().to_vec()), pure.taken);
+                    stored = Some(bucket);
+                }
+                Change::Updated => {
+                    assert_eq!(stored.as_ref().map(|b| b.bands().to_vec()), pure.taken)
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The in-place, allocation-free `rate` (and its one-band path)
+        /// decides and stores exactly what the pure decision does.
+        #[test]
+        fn rate_in_place_matches_pure(steps in proptest::collection::vec(
+            (1u64..20, 1u64..20, 1u64..5000, 0u64..25, -3000i64..20_000, 1usize..3),
+            1..40,
+        )) {
+            let mut stored: Option<Bucket> = None;
+            let mut now = 1_000_000i64;
+            for (capacity, refill, period, cost, step, bands) in steps {
+                now += step;
+                let limits: Vec<Limit> = (0..bands as u64)
+                    .map(|i| Limit::new(capacity + i, refill, period * (i + 1)).unwrap())
+                    .collect();
+                let pure = decide_rate(stored.as_ref(), &limits, cost, now);
+                let updated_at = stored.as_ref().map(Bucket::updated_at_ms);
+                let (verdict, change) = rate(stored.as_mut(), &limits, cost, now);
+                proptest::prop_assert_eq!(verdict, pure.verdict);
+                match change {
+                    Change::None => {
+                        proptest::prop_assert!(pure.taken.is_none());
+                        proptest::prop_assert_eq!(stored.as_ref().map(Bucket::updated_at_ms), updated_at);
+                    }
+                    Change::Created(bucket) => {
+                        proptest::prop_assert_eq!(Some(bucket.bands().to_vec()), pure.taken);
+                        stored = Some(bucket);
+                    }
+                    Change::Updated => {
+                        let bucket = stored.as_ref().unwrap();
+                        proptest::prop_assert_eq!(Some(bucket.bands().to_vec()), pure.taken);
+                        proptest::prop_assert_eq!(bucket.updated_at_ms(), updated_at.unwrap().max(now));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -200,8 +200,10 @@ extern "C" fn mem_usage(value: *const c_void) -> usize {
                 Some(size) => unsafe { size(ptr.cast_mut()) },
                 None => fallback,
             };
-        malloc_size(value, std::mem::size_of::<Bucket>())
-            + malloc_size(bucket.bands().as_ptr().cast(), bucket.heap_bytes())
+        let heap = bucket
+            .heap()
+            .map_or(0, |(ptr, size)| malloc_size(ptr.cast(), size));
+        malloc_size(value, std::mem::size_of::<Bucket>()) + heap
     })
 }
 
@@ -226,7 +228,7 @@ extern "C" fn free(value: *mut c_void) {
     })
 }
 
-/// Two allocations: always cheap enough to free on the main thread.
+/// One or two allocations: always cheap enough to free on the main thread.
 extern "C" fn free_effort(_key: *mut raw::RedisModuleString, _value: *const c_void) -> usize {
     2
 }
@@ -242,7 +244,7 @@ extern "C" fn copy(
     })
 }
 
-/// Moves both allocations of a bucket where the defragmenter wants them.
+/// Moves a bucket's allocations where the defragmenter wants them.
 extern "C" fn defrag(
     ctx: *mut raw::RedisModuleDefragCtx,
     _key: *mut raw::RedisModuleString,

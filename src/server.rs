@@ -163,7 +163,9 @@ impl Ctx {
         NonNull::new(key.cast::<raw::RedisModuleKey>()).map(|ptr| Key { ptr })
     }
 
-    /// The server's clock in milliseconds, read once per command.
+    /// The server's clock in milliseconds, read once per command. (The
+    /// server's cached time is cheaper, but is only refreshed once per event
+    /// loop iteration: a deep pipeline would see time stand still.)
     pub fn now_ms(&self) -> i64 {
         unsafe { api!(RedisModule_Milliseconds)() }
     }
@@ -198,21 +200,24 @@ impl Ctx {
         unsafe { api!(RedisModule_WrongArity)(self.as_ptr()) };
     }
 
-    /// Propagates `command` with `args` (key first) to replicas and the AOF
-    /// instead of the command that ran.
-    pub fn replicate(&self, command: &CStr, key: *mut raw::RedisModuleString, args: &[i64]) {
-        let strings = Strings::new(self.as_ptr(), args);
-        let argv = strings.argv();
+    /// Propagates a bucket's packed state (`CHARON.SETSTATE key state`) to
+    /// replicas and the AOF instead of the command that ran.
+    pub fn replicate_state(&self, key: *mut raw::RedisModuleString, packed: &[u8]) {
         unsafe {
             api!(RedisModule_Replicate)(
                 self.as_ptr(),
-                command.as_ptr(),
-                Strings::FORMAT.as_ptr(),
+                crate::datatype::STATE_COMMAND.as_ptr(),
+                c"sb".as_ptr(),
                 key,
-                argv.as_ptr(),
-                argv.len(),
+                packed.as_ptr(),
+                packed.len(),
             )
         };
+    }
+
+    /// Propagates `DEL key` instead of the command that ran.
+    pub fn replicate_del(&self, key: *mut raw::RedisModuleString) {
+        unsafe { api!(RedisModule_Replicate)(self.as_ptr(), c"DEL".as_ptr(), c"s".as_ptr(), key) };
     }
 
     /// Tells `WATCH` and client-side caching that the key changed. The
@@ -249,10 +254,6 @@ pub struct Strings {
 }
 
 impl Strings {
-    /// The format for `key, argv, argc` where the key is a command argument:
-    /// the server takes a reference to it.
-    pub const FORMAT: &'static CStr = c"sv";
-
     /// The format for `key_ptr, key_len, argv, argc`: the key is copied. AOF
     /// rewrite builds its key on the stack, and taking a reference to that
     /// (`s` or `v`) crashes the server.

@@ -62,7 +62,23 @@ impl Limit {
 
     /// Milliseconds until `units` more units have accrued, rounded up.
     fn ms_to_accrue(&self, units: u128) -> u64 {
-        saturate_ms(units.div_ceil(self.refill as u128))
+        let (quotient, remainder) = div_rem(units, self.refill);
+        saturate_ms(quotient + u128::from(remainder != 0))
+    }
+}
+
+/// `dividend / divisor` and `dividend % divisor`. Real-world levels fit in
+/// 64 bits, where division is several times cheaper than in 128: take that
+/// path when it is exact.
+#[inline]
+fn div_rem(dividend: u128, divisor: u64) -> (u128, u64) {
+    match u64::try_from(dividend) {
+        Ok(small) => ((small / divisor).into(), small % divisor),
+        Err(_) => {
+            let divisor = u128::from(divisor);
+            // The remainder is below the divisor, so it fits in 64 bits.
+            (dividend / divisor, (dividend % divisor) as u64)
+        }
     }
 }
 
@@ -128,19 +144,22 @@ impl Band {
 
     fn with_units(limit: Limit, units: u128) -> Band {
         let units = units.min(limit.full_units());
-        let period = limit.period_ms as u128;
+        let (quotient, fraction) = div_rem(units, limit.period_ms);
         Band {
             limit,
             level: Level {
-                // Both fit: units <= capacity * period.
-                tokens: (units / period) as u64,
-                fraction: (units % period) as u64,
+                // Fits: units <= capacity * period.
+                tokens: quotient as u64,
+                fraction,
             },
         }
     }
 
     /// The band after `elapsed_ms` of refill, never above capacity.
     pub fn refilled(&self, elapsed_ms: u64) -> Band {
+        if elapsed_ms == 0 || self.is_full() {
+            return *self;
+        }
         let added = self.limit.refill as u128 * elapsed_ms as u128;
         Band::with_units(self.limit, self.units().saturating_add(added))
     }
@@ -164,7 +183,7 @@ impl Band {
     }
 
     /// The band after taking `cost` tokens; the caller checks `allows`.
-    fn taken(&self, cost: u64) -> Band {
+    pub fn taken(&self, cost: u64) -> Band {
         debug_assert!(self.allows(cost));
         Band {
             limit: self.limit,
@@ -224,28 +243,37 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// The verdict over a set of bands, after the request was decided:
-    /// `remaining` and `limit` from the band with the fewest tokens, times
-    /// from the band that waits longest.
-    fn over(bands: &[Band], limited: bool, cost: u64) -> Verdict {
-        let tightest = bands
-            .iter()
-            .min_by_key(|band| (band.tokens(), band.limit.capacity))
-            .expect("a bucket has at least one band");
-        let retry_after_ms = if limited {
-            bands
-                .iter()
-                .map(|band| band.wait_for(cost))
-                .try_fold(0, |longest, wait| wait.map(|w| w.max(longest)))
-        } else {
-            None
-        };
+    /// The verdict for a request of `cost` against `bands` as they stand
+    /// before it: allowed when every band holds `cost`. `remaining` and
+    /// `limit` come from the band left with the fewest tokens, the times from
+    /// the band that waits longest. Bands are given as an iterator so that
+    /// callers can compute them on the fly, without a buffer.
+    pub fn of(bands: impl Iterator<Item = Band> + Clone, cost: u64) -> Verdict {
+        let limited = !bands.clone().all(|band| band.allows(cost));
+        let takes = !limited && cost > 0;
+        let mut tightest: Option<(u64, u64)> = None;
+        let mut reset_after_ms = 0;
+        // None once a band can never hold `cost`.
+        let mut retry_after_ms = Some(0);
+        for band in bands {
+            let after = if takes { band.taken(cost) } else { band };
+            let key = (after.tokens(), after.limit.capacity);
+            if tightest.is_none_or(|t| key < t) {
+                tightest = Some(key);
+            }
+            reset_after_ms = reset_after_ms.max(after.reset_after_ms());
+            if limited {
+                retry_after_ms = retry_after_ms
+                    .and_then(|longest: u64| band.wait_for(cost).map(|wait| wait.max(longest)));
+            }
+        }
+        let (remaining, limit) = tightest.expect("a bucket has at least one band");
         Verdict {
             limited,
-            limit: tightest.limit.capacity,
-            remaining: tightest.tokens(),
-            retry_after_ms,
-            reset_after_ms: bands.iter().map(Band::reset_after_ms).max().unwrap_or(0),
+            limit,
+            remaining,
+            retry_after_ms: if limited { retry_after_ms } else { None },
+            reset_after_ms,
         }
     }
 }
@@ -259,6 +287,11 @@ pub struct Decision {
     pub taken: Option<Vec<Band>>,
 }
 
+/// Whether a request with this verdict and cost takes tokens.
+pub fn takes(verdict: &Verdict, cost: u64) -> bool {
+    !verdict.limited && cost > 0
+}
+
 /// Bands brought to `now`: refilled under their stored parameters for the
 /// time since `updated_at_ms`.
 pub fn refill_all(bands: &[Band], updated_at_ms: i64, now_ms: i64) -> Vec<Band> {
@@ -266,41 +299,31 @@ pub fn refill_all(bands: &[Band], updated_at_ms: i64, now_ms: i64) -> Vec<Band> 
     bands.iter().map(|band| band.refilled(elapsed)).collect()
 }
 
-/// Bands as they stand under the call's limits: band `i` keeps the tokens of
-/// stored band `i` (clamped), a band with no stored counterpart starts full.
+/// Band `i` under the call's limits: it keeps the tokens of `current` band
+/// `i` (clamped); a band with no current counterpart starts full.
+pub fn under_limit(current: Option<Band>, limit: Limit) -> Band {
+    match current {
+        Some(band) => band.with_limit(limit),
+        None => Band::full(limit),
+    }
+}
+
+/// Bands as they stand under the call's limits (see `under_limit`).
 pub fn under_limits(current: &[Band], limits: &[Limit]) -> Vec<Band> {
     limits
         .iter()
         .enumerate()
-        .map(|(i, &limit)| match current.get(i) {
-            Some(band) => band.with_limit(limit),
-            None => Band::full(limit),
-        })
+        .map(|(i, &limit)| under_limit(current.get(i).copied(), limit))
         .collect()
 }
 
 /// Decides a request of `cost` tokens against `bands` (already brought to
-/// now and to the call's limits). Allowed when every band holds `cost`.
+/// now and to the call's limits).
 pub fn decide(bands: &[Band], cost: u64) -> Decision {
     assert!(!bands.is_empty(), "a bucket has at least one band");
-    let allowed = bands.iter().all(|band| band.allows(cost));
-    if !allowed {
-        return Decision {
-            verdict: Verdict::over(bands, true, cost),
-            taken: None,
-        };
-    }
-    if cost == 0 {
-        return Decision {
-            verdict: Verdict::over(bands, false, cost),
-            taken: None,
-        };
-    }
-    let after: Vec<Band> = bands.iter().map(|band| band.taken(cost)).collect();
-    Decision {
-        verdict: Verdict::over(&after, false, cost),
-        taken: Some(after),
-    }
+    let verdict = Verdict::of(bands.iter().copied(), cost);
+    let taken = takes(&verdict, cost).then(|| bands.iter().map(|band| band.taken(cost)).collect());
+    Decision { verdict, taken }
 }
 
 #[cfg(test)]

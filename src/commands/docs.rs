@@ -90,15 +90,15 @@ pub const SETSTATE: Docs = Docs {
     summary:
         c"Sets a bucket's whole state. What replication and AOF rewrite use in place of decisions.",
     complexity: c"O(N) where N is the number of bands",
-    arity: -9,
+    // The packed form takes one argument after the key, the readable form
+    // `updated_at_ms band_count` and five per band.
+    arity: -3,
     key_flags: raw::REDISMODULE_CMD_KEY_OW | raw::REDISMODULE_CMD_KEY_UPDATE,
     args: &[
         KEY,
-        arg(c"updated_at_ms", ArgKind::Integer),
-        arg(c"band_count", ArgKind::Integer),
         Arg {
             multiple: true,
-            ..arg(c"band", ArgKind::String)
+            ..arg(c"state", ArgKind::String)
         },
     ],
 };

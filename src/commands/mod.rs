@@ -188,19 +188,19 @@ pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
 /// After a command changed a bucket: the key expires when the bucket is
 /// full again, `WATCH`ers and client caches learn of the change, a keyspace
 /// event fires, and the new state (never the decision) is propagated.
-/// `state` empty means the command replicates itself verbatim.
+/// `packed` None means the command replicates itself verbatim.
 fn publish(
     ctx: Ctx,
     key: &mut Key,
     key_name: *mut raw::RedisModuleString,
     event: &CStr,
     full_at_ms: i64,
-    state: &[i64],
+    packed: Option<&[u8]>,
 ) {
     key.expire_at(full_at_ms);
     ctx.signal_modified(key_name);
     ctx.notify(event, key_name);
-    if !state.is_empty() {
-        ctx.replicate(crate::datatype::STATE_COMMAND, key_name, state);
+    if let Some(packed) = packed {
+        ctx.replicate_state(key_name, packed);
     }
 }

@@ -6,7 +6,6 @@ use super::Reply;
 use crate::metrics;
 use crate::parse;
 use crate::server::{Args, Ctx, KeyValue};
-use crate::token_bucket;
 
 pub fn run(ctx: Ctx, args: Args) -> Reply {
     if !(2..=3).contains(&args.len()) {
@@ -26,9 +25,6 @@ pub fn run(ctx: Ctx, args: Args) -> Reply {
     metrics::count(&metrics::PEEKS);
     match stored {
         None => Reply::Null,
-        Some(bucket) => {
-            let bands = bucket.bands_at(ctx.now_ms());
-            Reply::Verdict(token_bucket::decide(&bands, cost).verdict)
-        }
+        Some(bucket) => Reply::Verdict(bucket.peek(cost, ctx.now_ms())),
     }
 }

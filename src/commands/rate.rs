@@ -1,8 +1,7 @@
 //! `CHARON.RATE key capacity refill period [cost]`: the decision.
 
 use super::{publish, Reply};
-use crate::bucket::{self, Bucket};
-use crate::datatype::state_args;
+use crate::bucket::{self, Change};
 use crate::metrics;
 use crate::parse;
 use crate::server::{Args, Ctx, KeyValue};
@@ -30,28 +29,31 @@ pub fn run(ctx: Ctx, args: Args) -> Reply {
         Err(error) => return error.into(),
     };
 
-    let now = ctx.now_ms();
-    let decision = bucket::decide_rate(stored.as_deref(), &[limit], cost, now);
-    metrics::decision(decision.verdict.limited);
-
+    let (verdict, change) = bucket::rate(stored, &[limit], cost, ctx.now_ms());
+    metrics::decision(verdict.limited);
     // Only a request that took tokens changes anything: limited requests and
     // cost 0 leave the value and its TTL as they were and replicate nothing.
-    if let Some(bands) = decision.taken {
-        let (state, full_at) = match stored {
-            Some(bucket) => {
-                bucket.store(bands, now);
-                (state_args(bucket), bucket.full_at_ms())
+    match change {
+        Change::None => return Reply::Verdict(verdict),
+        Change::Updated => {}
+        Change::Created(bucket) => {
+            if !key.set_bucket(bucket) {
+                return Reply::internal_error();
             }
-            None => {
-                let bucket = Bucket::created(bands, now);
-                let change = (state_args(&bucket), bucket.full_at_ms());
-                if !key.set_bucket(bucket) {
-                    return Reply::internal_error();
-                }
-                change
-            }
-        };
-        publish(ctx, &mut key, key_name, c"charon.rate", full_at, &state);
+        }
     }
-    Reply::Verdict(decision.verdict)
+    let KeyValue::Bucket(bucket) = key.value() else {
+        return Reply::internal_error();
+    };
+    let full_at = bucket.full_at_ms();
+    let packed = bucket.pack();
+    publish(
+        ctx,
+        &mut key,
+        key_name,
+        c"charon.rate",
+        full_at,
+        Some(packed.as_bytes()),
+    );
+    Reply::Verdict(verdict)
 }

@@ -27,24 +27,24 @@ pub fn run(ctx: Ctx, args: Args) -> Reply {
     };
     metrics::count(&metrics::REFUNDS);
 
-    let now = ctx.now_ms();
-    let bands = bucket
-        .bands_at(now)
-        .iter()
-        .map(|band| band.refunded(tokens))
-        .collect();
-    bucket.store(bands, now);
-    let remaining = bucket.bands().iter().map(|band| band.tokens()).min();
-    let remaining = remaining.unwrap_or(0);
+    let remaining = bucket.refund(tokens, ctx.now_ms());
     if bucket.is_full() {
         // A full bucket is the same as no key: free it now.
         key.delete();
         ctx.signal_modified(key_name);
         ctx.notify(c"charon.refund", key_name);
-        ctx.replicate(c"DEL", key_name, &[]);
+        ctx.replicate_del(key_name);
     } else {
-        let (full_at, state) = (bucket.full_at_ms(), crate::datatype::state_args(bucket));
-        publish(ctx, &mut key, key_name, c"charon.refund", full_at, &state);
+        let full_at = bucket.full_at_ms();
+        let packed = bucket.pack();
+        publish(
+            ctx,
+            &mut key,
+            key_name,
+            c"charon.refund",
+            full_at,
+            Some(packed.as_bytes()),
+        );
     }
     Reply::Integer(remaining)
 }

@@ -1,5 +1,6 @@
 //! `CHARON.SETSTATE key updated_at_ms band_count [capacity refill period_ms
-//! tokens fraction]...`: sets a bucket's whole state.
+//! tokens fraction]...`, or `CHARON.SETSTATE key packed-state`: sets a
+//! bucket's whole state.
 //!
 //! This is what the primary replicates, and what AOF rewrite writes, in place
 //! of decisions: a replica or an AOF replay must never decide again with its
@@ -14,7 +15,7 @@ use crate::server::{Args, Ctx, KeyValue};
 const FIELDS_PER_BAND: usize = 5;
 
 pub fn run(ctx: Ctx, args: Args) -> Reply {
-    if args.len() < 4 + FIELDS_PER_BAND {
+    if args.len() != 3 && args.len() < 4 + FIELDS_PER_BAND {
         return Reply::WrongArity;
     }
     let key_name = args.raw(1);
@@ -26,43 +27,15 @@ pub fn run(ctx: Ctx, args: Args) -> Reply {
         KeyValue::Bucket(bucket) => Some(bucket),
         KeyValue::OtherType => return Reply::WrongType,
     };
-    let Some(updated_at_ms) = parse::non_negative(args.bytes(2)) else {
-        return Reply::Error("ERR updated_at must be a non-negative integer".into());
-    };
-    let band_count = match parse::positive(args.bytes(3)) {
-        Some(count) if count <= MAX_BANDS as u64 => count as usize,
-        _ => {
-            return Reply::Error(format!("ERR band_count must be between 1 and {MAX_BANDS}").into())
+    let bucket = if args.len() == 3 {
+        Bucket::unpack(args.bytes(2))
+    } else {
+        match from_fields(args) {
+            Ok(bucket) => Ok(bucket),
+            Err(reply) => return reply,
         }
     };
-    if args.len() != 4 + FIELDS_PER_BAND * band_count {
-        return Reply::WrongArity;
-    }
-    let mut fields = Vec::with_capacity(band_count);
-    for band in 0..band_count {
-        let mut values = [0u64; FIELDS_PER_BAND];
-        for (i, value) in values.iter_mut().enumerate() {
-            match parse::non_negative(args.bytes(4 + band * FIELDS_PER_BAND + i)) {
-                Some(parsed) => *value = parsed,
-                None => {
-                    return Reply::Error(
-                        "ERR invalid bucket state: band fields must be non-negative integers"
-                            .into(),
-                    )
-                }
-            }
-        }
-        let [capacity, refill, period_ms, tokens, fraction] = values;
-        fields.push(BandFields {
-            capacity,
-            refill,
-            period_ms,
-            tokens,
-            fraction,
-        });
-    }
-    // updated_at_ms <= i64::MAX: it parsed as a non-negative i64.
-    let bucket = match Bucket::from_fields(updated_at_ms as i64, &fields) {
+    let bucket = match bucket {
         Ok(bucket) => bucket,
         Err(error) => return Reply::Error(format!("ERR invalid bucket state: {error}").into()),
     };
@@ -85,6 +58,52 @@ pub fn run(ctx: Ctx, args: Args) -> Reply {
             }
         }
     }
-    publish(ctx, &mut key, key_name, c"charon.setstate", full_at, &[]);
+    publish(ctx, &mut key, key_name, c"charon.setstate", full_at, None);
     Reply::Ok
+}
+
+/// The bucket of the readable form; a reply naming what is wrong.
+fn from_fields(args: Args) -> Result<Bucket, Reply> {
+    let Some(updated_at_ms) = parse::non_negative(args.bytes(2)) else {
+        return Err(Reply::Error(
+            "ERR updated_at must be a non-negative integer".into(),
+        ));
+    };
+    let band_count = match parse::positive(args.bytes(3)) {
+        Some(count) if count <= MAX_BANDS as u64 => count as usize,
+        _ => {
+            return Err(Reply::Error(
+                format!("ERR band_count must be between 1 and {MAX_BANDS}").into(),
+            ))
+        }
+    };
+    if args.len() != 4 + FIELDS_PER_BAND * band_count {
+        return Err(Reply::WrongArity);
+    }
+    let mut fields = Vec::with_capacity(band_count);
+    for band in 0..band_count {
+        let mut values = [0u64; FIELDS_PER_BAND];
+        for (i, value) in values.iter_mut().enumerate() {
+            match parse::non_negative(args.bytes(4 + band * FIELDS_PER_BAND + i)) {
+                Some(parsed) => *value = parsed,
+                None => {
+                    return Err(Reply::Error(
+                        "ERR invalid bucket state: band fields must be non-negative integers"
+                            .into(),
+                    ))
+                }
+            }
+        }
+        let [capacity, refill, period_ms, tokens, fraction] = values;
+        fields.push(BandFields {
+            capacity,
+            refill,
+            period_ms,
+            tokens,
+            fraction,
+        });
+    }
+    // updated_at_ms <= i64::MAX: it parsed as a non-negative i64.
+    Bucket::from_fields(updated_at_ms as i64, &fields)
+        .map_err(|error| Reply::Error(format!("ERR invalid bucket state: {error}").into()))
 }

@@ -32,10 +32,6 @@ impl Node {
     pub fn is_master(&self) -> bool {
         self.master_id.is_none()
     }
-
-    pub fn owns(&self, slot: usize) -> bool {
-        self.slots.iter().any(|&(a, b)| (a..=b).contains(&slot))
-    }
 }
 
 pub struct Cluster {
@@ -74,7 +70,12 @@ impl Cluster {
                 .into(),
         };
         let mut create = vec!["--cluster".to_string(), "create".to_string()];
-        create.extend(cluster.servers.iter().map(|s| format!("127.0.0.1:{}", s.port)));
+        create.extend(
+            cluster
+                .servers
+                .iter()
+                .map(|s| format!("127.0.0.1:{}", s.port)),
+        );
         create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
         cluster.cli(&create);
         cluster.wait_converged();
@@ -175,15 +176,6 @@ impl Cluster {
         self.slot_map(self.alive().next().expect("a live node"))
     }
 
-    pub fn keyslot(&self, key: &str) -> usize {
-        let server = self.alive().next().expect("a live node");
-        redis::cmd("CLUSTER")
-            .arg("KEYSLOT")
-            .arg(key)
-            .query(&mut server.con())
-            .expect("CLUSTER KEYSLOT")
-    }
-
     /// Waits until the cluster is whole and settled: every live node says
     /// `cluster_state:ok` and sees the same master for every slot, every
     /// slot is served by a live master, and every live replica's link to
@@ -203,7 +195,10 @@ impl Cluster {
                 return false;
             }
             let map = self.slot_map(server);
-            if map.iter().any(|port| *port == 0 || self.dead.contains(port)) {
+            if map
+                .iter()
+                .any(|port| *port == 0 || self.dead.contains(port))
+            {
                 return false;
             }
             match &reference {
@@ -276,16 +271,36 @@ fn parse_node(line: &str) -> Option<Node> {
     })
 }
 
+/// The slot of a key: CRC16 (XMODEM) of the key, or of its hash tag (the
+/// part between the first `{` and the next `}`, when not empty), mod 16384.
+pub fn keyslot(key: &[u8]) -> usize {
+    let hashed = match key.iter().position(|&b| b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for &byte in hashed {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    usize::from(crc) % SLOTS
+}
+
 /// Groups keys by the port of the master serving them.
-pub fn by_owner<'k>(
-    cluster: &Cluster,
-    owners: &[u16],
-    keys: &'k [String],
-) -> HashMap<u16, Vec<&'k String>> {
+pub fn by_owner<'k>(owners: &[u16], keys: &'k [String]) -> HashMap<u16, Vec<&'k String>> {
     let mut groups: HashMap<u16, Vec<&String>> = HashMap::new();
     for key in keys {
         groups
-            .entry(owners[cluster.keyslot(key)])
+            .entry(owners[keyslot(key.as_bytes())])
             .or_default()
             .push(key);
     }

@@ -1,5 +1,11 @@
-//! Placeholder: filled in by its own issue.
+//! Distributed and durable: buckets in a Redis Cluster (routing, resharding,
+//! failover, a master crash), in replication chains and resyncs, and
+//! through crashes with AOF or RDB persistence.
 
 #[path = "../integration/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+
+mod cluster;
+mod in_cluster;
+mod support;

@@ -3,7 +3,7 @@
 //! servers.
 
 use crate::harness::*;
-use redis::Connection;
+use redis::{Connection, ConnectionLike};
 use std::time::{Duration, Instant};
 
 /// What `DEBUG DIGEST-VALUE` answers for a key that does not exist.
@@ -101,11 +101,14 @@ pub fn dbsize(con: &mut Connection) -> usize {
 pub fn wait_replicated(primary: &Server, replicas: &[&Server]) {
     let offset = info_u64(&primary.info("replication"), "master_repl_offset");
     for replica in replicas {
-        wait_until(&format!("replica on port {} caught up", replica.port), || {
-            let info = replica.info("replication");
-            info_field(&info, "master_link_status").as_deref() == Some("up")
-                && info_u64(&info, "slave_repl_offset") >= offset
-        });
+        wait_until(
+            &format!("replica on port {} caught up", replica.port),
+            || {
+                let info = replica.info("replication");
+                info_field(&info, "master_link_status").as_deref() == Some("up")
+                    && info_u64(&info, "slave_repl_offset") >= offset
+            },
+        );
     }
 }
 
@@ -139,4 +142,51 @@ pub fn assert_digest_equal(primary: &Server, replica: &Server, keys: &[String], 
 /// The commands a server has run, lowercased (`cmdstat_charon.rate:...`).
 pub fn command_stats(server: &Server) -> String {
     server.info("commandstats").to_lowercase()
+}
+
+/// `CHARON.RATE` on any connection (a server's or the cluster client's).
+pub fn rate_via(con: &mut dyn ConnectionLike, key: &str, args: &[&str]) -> [i64; 5] {
+    let reply: Vec<i64> = redis::cmd("CHARON.RATE")
+        .arg(key)
+        .arg(args)
+        .query(con)
+        .unwrap_or_else(|e| panic!("CHARON.RATE {key} {args:?}: {e}"));
+    reply.try_into().expect("5 integers")
+}
+
+/// `CHARON.PEEK` on any connection; `None` for no key.
+pub fn peek_via(con: &mut dyn ConnectionLike, key: &str, cost: Option<u64>) -> Option<[i64; 5]> {
+    let mut cmd = redis::cmd("CHARON.PEEK");
+    cmd.arg(key);
+    if let Some(cost) = cost {
+        cmd.arg(cost);
+    }
+    let reply: Option<Vec<i64>> = cmd
+        .query(con)
+        .unwrap_or_else(|e| panic!("CHARON.PEEK {key}: {e}"));
+    reply.map(|r| r.try_into().expect("5 integers"))
+}
+
+/// `CHARON.REFUND` on any connection; `None` for no key.
+pub fn refund_via(con: &mut dyn ConnectionLike, key: &str, tokens: u64) -> Option<i64> {
+    redis::cmd("CHARON.REFUND")
+        .arg(key)
+        .arg(tokens)
+        .query(con)
+        .unwrap_or_else(|e| panic!("CHARON.REFUND {key} {tokens}: {e}"))
+}
+
+/// Asserts `expected - elapsed_ms <= value <= expected`: a time reported
+/// after at most `elapsed_ms` of refill since it was exactly `expected`.
+pub fn assert_within(value: i64, expected: i64, elapsed_ms: i64, what: &str) {
+    assert!(
+        value <= expected && value >= expected - elapsed_ms,
+        "{what}: {value} not within {elapsed_ms} ms below {expected}"
+    );
+}
+
+/// Milliseconds since `since`, plus one for the server's clock reading
+/// whole milliseconds.
+pub fn elapsed_ms(since: Instant) -> i64 {
+    since.elapsed().as_millis() as i64 + 1
 }

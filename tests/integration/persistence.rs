@@ -44,8 +44,6 @@ fn snapshot(con: &mut Connection) -> Snapshot {
 }
 
 fn assert_kept(before: &Snapshot, con: &mut Connection, keys_under: &[&str], what: &str) {
-    // Times are whole milliseconds, rounded up: one more of slack.
-    let elapsed = before.at.elapsed().as_millis() as i64 + 2;
     for (i, key) in keys_under.iter().enumerate() {
         assert_eq!(
             digest(con, key),
@@ -53,6 +51,9 @@ fn assert_kept(before: &Snapshot, con: &mut Connection, keys_under: &[&str], wha
             "{what}: digest of {key:?}"
         );
         let after = peek(con, key, Some(0)).unwrap_or_else(|| panic!("{what}: {key:?} lost"));
+        // Measured after the PEEK answered; times are whole milliseconds,
+        // rounded up: one more of slack.
+        let elapsed = before.at.elapsed().as_millis() as i64 + 2;
         assert_same_bucket(before.peeks[i], after, elapsed, &format!("{what}: {key:?}"));
     }
 }

@@ -1,0 +1,4 @@
+//! See `charon_fuzz::checks::parse_args` for what is checked and the input format.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| charon_fuzz::checks::parse_args(data));

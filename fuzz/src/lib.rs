@@ -1,0 +1,3 @@
+//! Charon's fuzz targets share their checks with the corpus replay test.
+
+pub mod checks;

@@ -1,0 +1,186 @@
+//! What the hostile tests share: a seeded generator, Redis's CRC64, the
+//! checks that a server is still standing, and reply validation.
+
+use crate::harness::Server;
+use redis::{Connection, Value};
+
+/// xorshift64*: deterministic, seeded, no dependency. A failure names its
+/// seed and index, so it reproduces exactly.
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n` (n > 0; the bias is irrelevant here).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.index(items.len())]
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// CRC-64/Jones as Redis computes it for DUMP payloads and RDB files
+/// (crc64.c: polynomial 0xad93d23594c935a9, reflected, initial value 0, no
+/// final xor).
+pub fn crc64(data: &[u8]) -> u64 {
+    // The polynomial, bit-reversed for the reflected (LSB-first) form.
+    const POLY: u64 = 0xad93_d235_94c9_35a9_u64.reverse_bits();
+    let mut crc = 0u64;
+    for &byte in data {
+        crc ^= u64::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ POLY
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+#[test]
+fn crc64_matches_redis_test_vector() {
+    // The check value in Redis's crc64.c.
+    assert_eq!(crc64(b"123456789"), 0xe9c6_d914_c4b8_d9ca);
+}
+
+/// The server log so far.
+pub fn log_text(server: &Server) -> String {
+    std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()
+}
+
+/// What a server writes when it dies of a signal, an assertion or a panic
+/// of its own.
+pub const CRASH_MARKS: [&str; 5] = [
+    "crashed by signal",
+    "BUG REPORT START",
+    "Guru Meditation",
+    "ASSERTION FAILED",
+    "Fatal error",
+];
+
+pub fn crash_mark(log: &str) -> Option<&'static str> {
+    CRASH_MARKS.into_iter().find(|mark| log.contains(mark))
+}
+
+/// The server is up: the process runs, it answers PING on a new
+/// connection, and its log shows no crash.
+pub fn assert_standing(server: &mut Server, what: &str) {
+    assert!(
+        server.is_alive(),
+        "{what}: the server process died:\n{}",
+        server.log_tail()
+    );
+    let pong: String = redis::cmd("PING")
+        .query(&mut server.con())
+        .unwrap_or_else(|e| panic!("{what}: PING failed: {e}\n{}", server.log_tail()));
+    assert_eq!(pong, "PONG", "{what}");
+    if let Some(mark) = crash_mark(&log_text(server)) {
+        panic!("{what}: the log says {mark:?}:\n{}", server.log_tail());
+    }
+}
+
+/// An error reply's code and text, if `value` is one.
+pub fn error_text(value: &Value) -> Option<String> {
+    match value {
+        Value::ServerError(error) => Some(
+            format!("{} {}", error.code(), error.details().unwrap_or_default())
+                .trim()
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// A verdict reply: five integers within the contract's ranges.
+pub fn check_verdict(value: &Value) -> Result<[i64; 5], String> {
+    let Value::Array(items) = value else {
+        return Err(format!("not an array: {value:?}"));
+    };
+    let numbers: Vec<i64> = items
+        .iter()
+        .map(|item| match item {
+            Value::Int(n) => Ok(*n),
+            other => Err(format!("not an integer: {other:?}")),
+        })
+        .collect::<Result<_, _>>()?;
+    let [limited, limit, remaining, retry, reset]: [i64; 5] = numbers
+        .try_into()
+        .map_err(|n: Vec<i64>| format!("{} integers, not 5", n.len()))?;
+    let ok = (0..=1).contains(&limited)
+        && limit >= 1
+        && (0..=limit).contains(&remaining)
+        && (retry == -1 || (limited == 1 && retry >= 1))
+        && reset >= 0;
+    if ok {
+        Ok([limited, limit, remaining, retry, reset])
+    } else {
+        Err(format!(
+            "verdict out of range: {:?}",
+            [limited, limit, remaining, retry, reset]
+        ))
+    }
+}
+
+/// Runs `commands` (each a whole argument vector) as one pipeline and
+/// answers one reply per command, errors included.
+pub fn pipeline(con: &mut Connection, commands: &[Vec<Vec<u8>>]) -> Vec<Value> {
+    let mut pipe = redis::pipe();
+    for argv in commands {
+        let mut cmd = redis::cmd(std::str::from_utf8(&argv[0]).expect("command name"));
+        for arg in &argv[1..] {
+            cmd.arg(&arg[..]);
+        }
+        pipe.add_command(cmd);
+    }
+    let replies: Vec<Value> = pipe
+        .ignore_errors()
+        .query(con)
+        .unwrap_or_else(|e| panic!("the pipeline failed (connection lost?): {e}"));
+    assert_eq!(replies.len(), commands.len(), "one reply per command");
+    replies
+}
+
+/// An argument vector, printable for a failure message.
+pub fn show(argv: &[Vec<u8>]) -> String {
+    let parts: Vec<String> = argv
+        .iter()
+        .map(|arg| {
+            let text = String::from_utf8_lossy(arg);
+            if text.chars().count() > 60 {
+                let head: String = text.chars().take(60).collect();
+                format!("{head:?}...({} bytes)", arg.len())
+            } else {
+                format!("{text:?}")
+            }
+        })
+        .collect();
+    parts.join(" ")
+}
