@@ -138,7 +138,36 @@ fn bad_invocations_answer_err_and_change_nothing() {
             "ERR tokens",
         ),
         (&[b"CHARON.REFUND", b"k", b"\x00"], "ERR tokens"),
-        // The state command validates like an RDB payload.
+        // The state command validates like an RDB payload, in both forms.
+        (
+            &[
+                b"CHARON.SETSTATE",
+                b"k",
+                b"\x01\x00\x01\x0a\x01\x64\x0b\x00",
+            ],
+            "ERR invalid bucket state",
+        ),
+        (
+            &[
+                b"CHARON.SETSTATE",
+                b"k",
+                b"\x01\x00\x01\x0a\x01\x64\x05\x00\x00",
+            ],
+            "ERR invalid bucket state",
+        ),
+        (
+            &[
+                b"CHARON.SETSTATE",
+                b"k",
+                b"\x02\x00\x01\x0a\x01\x64\x05\x00",
+            ],
+            "ERR invalid bucket state",
+        ),
+        (&[b"CHARON.SETSTATE", b"k", b""], "ERR invalid bucket state"),
+        (
+            &[b"CHARON.SETSTATE", b"k", b"%s%n%x"],
+            "ERR invalid bucket state",
+        ),
         (
             &[
                 b"CHARON.SETSTATE",
