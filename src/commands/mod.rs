@@ -16,7 +16,7 @@ use std::ffi::{c_int, CStr};
 
 use crate::guard::contain;
 use crate::parse::ArgError;
-use crate::server::{api, Args, Ctx, Key};
+use crate::server::{api, log, Args, Ctx, Key};
 use crate::token_bucket::Verdict;
 
 /// What a command answers.
@@ -182,8 +182,53 @@ pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
         }
     }
     docs::register(ctx, &COMMANDS);
+    add_acl_category(ctx);
     Ok(())
 }
+
+/// Puts every command in the ACL category `@charon` (beside the `@write`,
+/// `@read` and `@fast` the server derives from the flags), where the server
+/// lets modules add categories (Valkey 8+, Redis 7.4+); logged once where not.
+fn add_acl_category(ctx: *mut raw::RedisModuleCtx) {
+    let functions = unsafe {
+        (
+            raw::RedisModule_AddACLCategory,
+            raw::RedisModule_SetCommandACLCategories,
+            raw::RedisModule_GetCommand,
+        )
+    };
+    let (Some(add), Some(set), Some(get)) = functions else {
+        log(ctx, c"notice", "charon: this server has no module ACL categories (before Redis 7.4 / Valkey 8): no @charon category");
+        return;
+    };
+    let added = unsafe { add(ctx, ACL_CATEGORY.as_ptr()) } == raw::REDISMODULE_OK as c_int;
+    if !added {
+        log(
+            ctx,
+            c"warning",
+            "charon: the server refused the ACL category @charon",
+        );
+        return;
+    }
+    for command in &COMMANDS {
+        let handle = unsafe { get(ctx, command.name.as_ptr()) };
+        if handle.is_null()
+            || unsafe { set(handle, ACL_CATEGORY.as_ptr()) } != raw::REDISMODULE_OK as c_int
+        {
+            log(
+                ctx,
+                c"warning",
+                &format!(
+                    "charon: cannot put {} in @charon",
+                    command.name.to_string_lossy()
+                ),
+            );
+        }
+    }
+}
+
+/// The module's ACL category: one name root everywhere.
+const ACL_CATEGORY: &CStr = c"charon";
 
 /// After a command changed a bucket: the key expires when the bucket is
 /// full again, `WATCH`ers and client caches learn of the change, a keyspace

@@ -150,10 +150,12 @@ impl Cluster {
 
     /// The live replica of the master `master_id`.
     pub fn replica_of(&self, master_id: &str) -> Node {
-        self.nodes()
-            .into_iter()
+        let nodes = self.nodes();
+        nodes
+            .iter()
             .find(|n| n.master_id.as_deref() == Some(master_id) && !n.failed)
-            .unwrap_or_else(|| panic!("no replica of {master_id}"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no replica of {master_id} in {nodes:#?}"))
     }
 
     /// For every slot, the port of the master serving it (0: none), as

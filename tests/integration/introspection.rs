@@ -210,3 +210,27 @@ fn watch_is_disturbed_only_by_change() {
     let ran: Option<Vec<String>> = redis::cmd("EXEC").query(&mut con).unwrap();
     assert!(ran.is_none(), "a change did not abort a WATCH transaction");
 }
+
+#[test]
+fn commands_are_in_the_charon_acl_category() {
+    let server = Server::start();
+    if !server.kind.is_valkey() {
+        return skip("module ACL categories need Valkey 8 or Redis 7.4");
+    }
+    let mut con = server.con();
+    let mut commands: Vec<String> = redis::cmd("ACL")
+        .arg("CAT")
+        .arg("charon")
+        .query(&mut con)
+        .unwrap();
+    commands.sort();
+    assert_eq!(
+        commands,
+        [
+            "CHARON.PEEK",
+            "CHARON.RATE",
+            "CHARON.REFUND",
+            "CHARON.SETSTATE"
+        ]
+    );
+}
