@@ -6,12 +6,15 @@
 //! The cases mirror the server benchmark (`bench/run`): a generous limit
 //! (1000000 tokens, 1 per hour: every request allowed, the bucket already
 //! exists), a strict one (1 token per hour, drained: every request denied),
-//! and a request that finds no bucket.
+//! and a request that finds no bucket. `bucket/rate` is what `CHARON.RATE`
+//! runs (it updates the stored bucket in place; each timed call gets its own
+//! copy, made outside the timing); `decide_rate` is the same decision with
+//! nothing changed.
 
-use charon::bucket::{decide_rate, Bucket};
+use charon::bucket::{decide_rate, rate, Bucket};
 use charon::parse;
 use charon::token_bucket::{decide, refill_all, under_limits, Band, Level, Limit};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -95,6 +98,37 @@ fn bucket(c: &mut Criterion) {
     let strict_limits = [drained().limit()];
     let stored_generous = Bucket::created(vec![generous()], UPDATED_AT_MS);
     let stored_drained = Bucket::created(vec![drained()], UPDATED_AT_MS);
+    group.bench_function("rate allowed, stored", |b| {
+        b.iter_batched_ref(
+            || stored_generous.clone(),
+            |bucket| {
+                rate(
+                    Some(bucket),
+                    black_box(&generous_limits),
+                    1,
+                    black_box(NOW_MS),
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("rate limited, stored", |b| {
+        b.iter_batched_ref(
+            || stored_drained.clone(),
+            |bucket| {
+                rate(
+                    Some(bucket),
+                    black_box(&strict_limits),
+                    1,
+                    black_box(NOW_MS),
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("rate allowed, no bucket", |b| {
+        b.iter(|| rate(None, black_box(&generous_limits), 1, black_box(NOW_MS)))
+    });
     group.bench_function("decide_rate allowed, stored", |b| {
         b.iter(|| {
             decide_rate(

@@ -116,6 +116,37 @@ pub fn server_version() -> Option<u32> {
     u32::try_from(unsafe { get() }).ok()
 }
 
+/// Valkey's major version, or `None` on Redis (or a server that cannot say).
+pub fn valkey_major(ctx: *mut raw::RedisModuleCtx) -> Option<u32> {
+    let (get, field, free) = unsafe {
+        (
+            raw::RedisModule_GetServerInfo?,
+            raw::RedisModule_ServerInfoGetFieldC?,
+            raw::RedisModule_FreeServerInfo?,
+        )
+    };
+    let info = unsafe { get(ctx, c"server".as_ptr()) };
+    if info.is_null() {
+        return None;
+    }
+    let version = unsafe { field(info, c"valkey_version".as_ptr()) };
+    let major = (!version.is_null())
+        .then(|| {
+            unsafe { std::ffi::CStr::from_ptr(version) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .and_then(|version| version.split('.').next()?.parse().ok());
+    unsafe { free(ctx, info) };
+    major
+}
+
+/// Valkey 9's module option: the module's values move with atomic slot
+/// migration (`CLUSTER MIGRATESLOTS`), which rebuilds them from
+/// `aof_rewrite` output. Without it Valkey refuses atomic migration for the
+/// whole node. Set on Valkey 9+ only: Redis has not defined this bit.
+pub const VALKEY_OPTION_HANDLE_ATOMIC_SLOT_MIGRATION: i32 = 1 << 5;
+
 static EVENT_CLASS: AtomicI32 = AtomicI32::new(raw::REDISMODULE_NOTIFY_GENERIC);
 
 /// Chooses the keyspace event class: the module class where the server has

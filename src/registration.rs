@@ -58,9 +58,12 @@ fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
 
     // A truncated or corrupt RESTORE payload then fails the load instead of
     // killing the server; watchers are signalled only on a real change.
-    let options = raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
-        | raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED;
-    unsafe { server::api!(RedisModule_SetModuleOptions)(ctx, options as c_int) };
+    let mut options = (raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
+        | raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED) as c_int;
+    if guard::valkey_major(ctx).is_some_and(|major| major >= 9) {
+        options |= guard::VALKEY_OPTION_HANDLE_ATOMIC_SLOT_MIGRATION;
+    }
+    unsafe { server::api!(RedisModule_SetModuleOptions)(ctx, options) };
 
     datatype::BUCKET_TYPE
         .create_data_type(ctx)

@@ -11,11 +11,13 @@
 //!   one value each: a kind byte (`% 4`: 0 unsigned, 1 signed, 2 above
 //!   `u64::MAX`, 3 below `i64::MIN`) and 8 little-endian bytes (a short last
 //!   record is zero-padded).
+//! - `unpack_state`: any bytes, as the packed state argument of
+//!   `CHARON.SETSTATE key state`.
 //! - `core`: byte 0 picks the band count; then numbers (a scale byte and 8
 //!   little-endian bytes) and operations (one byte each, then their numbers);
 //!   see `core`.
 
-use charon::bucket::{self, BandFields, Bucket, MAX_BANDS};
+use charon::bucket::{self, BandFields, Bucket, Change, StateError, MAX_BANDS};
 use charon::encoding::{self, DecodeError, Values, ENCVER};
 use charon::parse::{self, ArgError};
 use charon::token_bucket::{self, Band, Decision, Level, Limit, MAX_PARAM};
@@ -276,6 +278,20 @@ pub fn check_bucket(bucket: &Bucket) {
         for cost in [0, 1, limits[0].capacity(), limits[0].capacity() + 1] {
             let decision = bucket::decide_rate(Some(bucket), &limits, cost, now);
             check_decision(&at, cost, &decision);
+            assert_eq!(bucket.peek(cost, now), decision.verdict);
+            let mut copy = bucket.clone();
+            let (verdict, change) = bucket::rate(Some(&mut copy), &limits, cost, now);
+            assert_eq!(verdict, decision.verdict);
+            match decision.taken {
+                Some(taken) => {
+                    assert_eq!(change, Change::Updated);
+                    assert_eq!(copy.bands(), &taken[..]);
+                }
+                None => {
+                    assert_eq!(change, Change::None);
+                    assert_eq!(&copy, bucket);
+                }
+            }
         }
     }
     if full_at < i64::MAX {
@@ -292,13 +308,86 @@ pub fn check_bucket(bucket: &Bucket) {
     }
 }
 
+// ------------------------------------------------------------ packed state
+
+/// One unsigned LEB128 varint of at most 10 bytes and at most `u64::MAX`,
+/// read the plain way.
+fn varint_reference(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value: u128 = 0;
+    for (i, &byte) in bytes.iter().enumerate().take(10) {
+        value |= u128::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            *bytes = &bytes[i + 1..];
+            return u64::try_from(value).ok();
+        }
+    }
+    None
+}
+
+/// The packed state format (`CHARON.SETSTATE key state`), read the plain
+/// way: format byte 1, then varints `updated_at band_count [5 fields]...`,
+/// nothing after.
+fn unpack_reference(data: &[u8]) -> Result<Bucket, StateError> {
+    let Some((&1, mut rest)) = data.split_first() else {
+        return Err(StateError::Packed);
+    };
+    let updated_at = varint_reference(&mut rest).ok_or(StateError::Packed)?;
+    let updated_at = i64::try_from(updated_at).map_err(|_| StateError::Time)?;
+    let count = varint_reference(&mut rest).ok_or(StateError::Packed)?;
+    if !(1..=MAX_BANDS as u64).contains(&count) {
+        return Err(StateError::BandCount);
+    }
+    let mut fields = Vec::new();
+    for _ in 0..count {
+        let mut field = [0u64; 5];
+        for value in &mut field {
+            *value = varint_reference(&mut rest).ok_or(StateError::Packed)?;
+        }
+        let [capacity, refill, period_ms, tokens, fraction] = field;
+        fields.push(BandFields {
+            capacity,
+            refill,
+            period_ms,
+            tokens,
+            fraction,
+        });
+    }
+    if !rest.is_empty() {
+        return Err(StateError::Packed);
+    }
+    Bucket::from_fields(updated_at, &fields)
+}
+
+/// The packed state argument of `CHARON.SETSTATE` (what replicas and AOF
+/// replays receive): never a panic, the same answer as the reference, and a
+/// state that is accepted packs back to one that unpacks to it.
+pub fn unpack_state(data: &[u8]) {
+    let unpacked = Bucket::unpack(data);
+    assert_eq!(unpacked, unpack_reference(data), "unpack({data:?})");
+    match unpacked {
+        Ok(bucket) => {
+            let packed = bucket.pack();
+            assert_eq!(Bucket::unpack(packed.as_bytes()).as_ref(), Ok(&bucket));
+            assert!(packed.as_bytes().len() <= data.len());
+            check_bucket(&bucket);
+        }
+        Err(error) => {
+            // Becomes "ERR invalid bucket state: <error>": one line.
+            assert!(!error.to_string().contains(['\r', '\n']));
+        }
+    }
+}
+
 // --------------------------------------------------------------------- core
 
 /// A band's level is one the band can hold.
 pub fn check_band(band: &Band) {
     let limit = band.limit();
     let level = band.level();
-    assert!(Band::new(limit, level).is_some(), "impossible band {band:?}");
+    assert!(
+        Band::new(limit, level).is_some(),
+        "impossible band {band:?}"
+    );
     assert!(level.tokens <= limit.capacity());
     assert!(level.fraction < limit.period_ms());
     assert_eq!(band.is_full(), level.tokens == limit.capacity());
@@ -437,7 +526,11 @@ fn check_band_algebra(band: &Band, reader: &mut Reader) {
     check_band(&later);
     assert!(units(&later) >= units(band));
     if let Some(sum) = a.checked_add(b) {
-        assert_eq!(later.refilled(b), band.refilled(sum), "refill is not additive");
+        assert_eq!(
+            later.refilled(b),
+            band.refilled(sum),
+            "refill is not additive"
+        );
     }
     if a <= b {
         assert!(units(&band.refilled(a)) <= units(&band.refilled(b)));
@@ -448,7 +541,10 @@ fn check_band_algebra(band: &Band, reader: &mut Reader) {
     assert_eq!(moved.limit(), limit);
     assert_eq!(moved.tokens(), band.tokens().min(limit.capacity()));
     let back = moved.with_limit(band.limit());
-    assert!(units(&back) <= units(band), "a change of limits created tokens");
+    assert!(
+        units(&back) <= units(band),
+        "a change of limits created tokens"
+    );
 
     let refunded = band.refunded(tokens);
     check_band(&refunded);
@@ -493,16 +589,31 @@ pub fn core(data: &[u8]) {
                     Some(bucket) => token_bucket::under_limits(&bucket.bands_at(now), &call_limits),
                     None => call_limits.iter().copied().map(Band::full).collect(),
                 };
-                let decision = bucket::decide_rate(stored.as_ref(), &call_limits, cost, now);
-                check_decision(&before, cost, &decision);
-                if let Some(bands) = decision.taken {
-                    match &mut stored {
-                        Some(bucket) => {
-                            let was = bucket.updated_at_ms();
-                            bucket.store(bands, now);
-                            assert_eq!(bucket.updated_at_ms(), was.max(now));
-                        }
-                        None => stored = Some(Bucket::created(bands, now)),
+                // The pure decision, checked against the bands...
+                let pure = bucket::decide_rate(stored.as_ref(), &call_limits, cost, now);
+                check_decision(&before, cost, &pure);
+                // ...and what the command runs (in place) agrees with it.
+                let was = stored.clone();
+                let (verdict, change) = bucket::rate(stored.as_mut(), &call_limits, cost, now);
+                assert_eq!(verdict, pure.verdict);
+                match (change, pure.taken) {
+                    (Change::None, None) => {
+                        assert_eq!(stored, was, "a call that took nothing changed the bucket")
+                    }
+                    (Change::Updated, Some(taken)) => {
+                        let (bucket, was) =
+                            (stored.as_ref().expect("updated"), was.expect("was stored"));
+                        assert_eq!(bucket.bands(), &taken[..]);
+                        assert_eq!(bucket.updated_at_ms(), was.updated_at_ms().max(now));
+                    }
+                    (Change::Created(bucket), Some(taken)) => {
+                        assert!(was.is_none(), "created over a stored bucket");
+                        assert_eq!(bucket.bands(), &taken[..]);
+                        assert_eq!(bucket.updated_at_ms(), now.max(0));
+                        stored = Some(bucket);
+                    }
+                    (change, taken) => {
+                        panic!("rate changed {change:?}, the decision took {taken:?}")
                     }
                 }
             }
@@ -510,12 +621,17 @@ pub fn core(data: &[u8]) {
                 let tokens = reader.number().clamp(1, MAX_PARAM);
                 if let Some(bucket) = &mut stored {
                     let before = bucket.bands_at(now);
-                    let bands: Vec<Band> = before.iter().map(|b| b.refunded(tokens)).collect();
-                    for (old, new) in before.iter().zip(&bands) {
+                    let want: Vec<Band> = before.iter().map(|b| b.refunded(tokens)).collect();
+                    for (old, new) in before.iter().zip(&want) {
                         assert!(new.tokens() >= old.tokens());
                     }
-                    bucket.store(bands, now);
+                    let was = bucket.updated_at_ms();
+                    let remaining = bucket.refund(tokens, now);
+                    assert_eq!(bucket.bands(), &want[..]);
+                    assert_eq!(bucket.updated_at_ms(), was.max(now));
+                    assert_eq!(Some(remaining), want.iter().map(Band::tokens).min());
                     if bucket.is_full() {
+                        // The command deletes a full bucket.
                         stored = None;
                     }
                 }
@@ -524,10 +640,10 @@ pub fn core(data: &[u8]) {
             5 => {
                 let cost = reader.number();
                 if let Some(bucket) = &stored {
-                    let copy = bucket.clone();
                     let bands = bucket.bands_at(now);
-                    check_decision(&bands, cost, &token_bucket::decide(&bands, cost));
-                    assert_eq!(bucket, &copy);
+                    let pure = token_bucket::decide(&bands, cost);
+                    check_decision(&bands, cost, &pure);
+                    assert_eq!(bucket.peek(cost, now), pure.verdict);
                 }
             }
             _ => {

@@ -116,6 +116,9 @@ pub struct Command {
     pub name: &'static CStr,
     handler: raw::RedisModuleCmdFunc,
     flags: &'static CStr,
+    /// ACL categories, as the flags say (the server does not derive them
+    /// for module commands).
+    acl: &'static CStr,
     docs: docs::Docs,
 }
 
@@ -129,24 +132,28 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
         name: c"CHARON.RATE",
         handler: Some(rate_command),
         flags: c"write deny-oom fast",
+        acl: c"write fast",
         docs: docs::RATE,
     },
     Command {
         name: c"CHARON.PEEK",
         handler: Some(peek_command),
         flags: c"readonly fast",
+        acl: c"read fast",
         docs: docs::PEEK,
     },
     Command {
         name: c"CHARON.REFUND",
         handler: Some(refund_command),
         flags: c"write deny-oom fast",
+        acl: c"write fast",
         docs: docs::REFUND,
     },
     Command {
         name: c"CHARON.SETSTATE",
         handler: Some(setstate_command),
         flags: c"write deny-oom fast",
+        acl: c"write fast",
         docs: docs::SETSTATE,
     },
     #[cfg(feature = "test-panic")]
@@ -154,6 +161,7 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
         name: c"CHARON.TESTPANIC",
         handler: Some(test_panic_command),
         flags: c"readonly fast",
+        acl: c"read fast",
         docs: docs::TEST_PANIC,
     },
 ];
@@ -182,44 +190,62 @@ pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
         }
     }
     docs::register(ctx, &COMMANDS);
-    add_acl_category(ctx);
+    set_acl_categories(ctx);
     Ok(())
 }
 
-/// Puts every command in the ACL category `@charon` (beside the `@write`,
-/// `@read` and `@fast` the server derives from the flags), where the server
-/// lets modules add categories (Valkey 8+, Redis 7.4+); logged once where not.
-fn add_acl_category(ctx: *mut raw::RedisModuleCtx) {
+/// Puts every command in the ACL categories its flags say (`@write` or
+/// `@read`, and `@fast`) and in `@charon`, where the server lets modules set
+/// categories (Redis 7.2+ and Valkey for the first, Redis 7.4+ and Valkey 8+
+/// for a category of the module's own). Module commands get no category
+/// from their flags: without this, `+@read` would not grant CHARON.PEEK.
+/// Logged once where the server cannot.
+fn set_acl_categories(ctx: *mut raw::RedisModuleCtx) {
     let functions = unsafe {
         (
-            raw::RedisModule_AddACLCategory,
             raw::RedisModule_SetCommandACLCategories,
             raw::RedisModule_GetCommand,
         )
     };
-    let (Some(add), Some(set), Some(get)) = functions else {
-        log(ctx, c"notice", "charon: this server has no module ACL categories (before Redis 7.4 / Valkey 8): no @charon category");
-        return;
-    };
-    let added = unsafe { add(ctx, ACL_CATEGORY.as_ptr()) } == raw::REDISMODULE_OK as c_int;
-    if !added {
+    let (Some(set), Some(get)) = functions else {
         log(
             ctx,
-            c"warning",
-            "charon: the server refused the ACL category @charon",
+            c"notice",
+            "charon: this server cannot put module commands in ACL categories (before Redis 7.2): grant CHARON.* commands by name",
         );
         return;
+    };
+    let own = match unsafe { raw::RedisModule_AddACLCategory } {
+        Some(add) => (unsafe { add(ctx, ACL_CATEGORY.as_ptr()) }) == raw::REDISMODULE_OK as c_int,
+        None => false,
+    };
+    if !own {
+        log(
+            ctx,
+            c"notice",
+            "charon: this server has no module ACL categories (before Redis 7.4 / Valkey 8): no @charon",
+        );
     }
     for command in &COMMANDS {
+        let categories = if own {
+            format!(
+                "{} {}",
+                ACL_CATEGORY.to_string_lossy(),
+                command.acl.to_string_lossy()
+            )
+        } else {
+            command.acl.to_string_lossy().into_owned()
+        };
+        let categories = crate::server::c_string(&categories);
         let handle = unsafe { get(ctx, command.name.as_ptr()) };
         if handle.is_null()
-            || unsafe { set(handle, ACL_CATEGORY.as_ptr()) } != raw::REDISMODULE_OK as c_int
+            || unsafe { set(handle, categories.as_ptr()) } != raw::REDISMODULE_OK as c_int
         {
             log(
                 ctx,
                 c"warning",
                 &format!(
-                    "charon: cannot put {} in @charon",
+                    "charon: the server refused ACL categories for {}",
                     command.name.to_string_lossy()
                 ),
             );

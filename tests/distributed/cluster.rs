@@ -5,6 +5,7 @@
 use crate::harness::*;
 use crate::support::wait_until;
 use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::Connection;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -60,8 +61,10 @@ impl Cluster {
         if kind.is_7_or_newer() {
             // A state command a replica fails to apply kills it: loud.
             args.extend(["--propagation-error-behavior", "panic"]);
+        } else {
+            skip("propagation-error-behavior needs 7.0: replica errors show in digests only");
         }
-        let servers: Vec<Server> = (0..6).map(|_| Server::start_with(&args)).collect();
+        let servers: Vec<Server> = (0..6).map(|_| start_node(&args)).collect();
         let cluster = Cluster {
             servers,
             dead: Vec::new(),
@@ -158,62 +161,56 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no replica of {master_id} in {nodes:#?}"))
     }
 
-    /// For every slot, the port of the master serving it (0: none), as
-    /// `server` sees it.
-    fn slot_map(&self, server: &Server) -> Vec<u16> {
-        let mut map = vec![0; SLOTS];
-        for node in self.nodes_seen_by(server) {
-            if node.is_master() && !node.failed {
-                for &(a, b) in &node.slots {
-                    map[a..=b].fill(node.port);
-                }
-            }
-        }
-        map
-    }
-
     /// The port of the master serving each slot, once all agree.
     pub fn owners(&self) -> Vec<u16> {
         self.wait_converged();
-        self.slot_map(self.alive().next().expect("a live node"))
+        self.slot_map_of(&self.nodes())
     }
 
     /// Waits until the cluster is whole and settled: every live node says
-    /// `cluster_state:ok` and sees the same master for every slot, every
-    /// slot is served by a live master, and every live replica's link to
-    /// its master is up.
+    /// `cluster_state:ok`; all see the same master for every slot (a live
+    /// one) and the same role for every live node; every node's INFO agrees
+    /// with its role, and every replica's link to its master is up.
     pub fn wait_converged(&self) {
         wait_until("the cluster to converge", || self.converged());
     }
 
     fn converged(&self) -> bool {
-        let mut reference: Option<Vec<u16>> = None;
+        // Who serves each slot, and every live node's role.
+        type View = (Vec<u16>, Vec<(u16, Option<u16>)>);
+        let mut reference: Option<View> = None;
         for server in self.alive() {
-            let info: String = match redis::cmd("CLUSTER").arg("INFO").query(&mut server.con()) {
+            let Some(mut con) = try_connection(server.port) else {
+                return false;
+            };
+            let info: String = match redis::cmd("CLUSTER").arg("INFO").query(&mut con) {
                 Ok(info) => info,
                 Err(_) => return false,
             };
             if info_field(&info, "cluster_state").as_deref() != Some("ok") {
                 return false;
             }
-            let map = self.slot_map(server);
-            if map
-                .iter()
-                .any(|port| *port == 0 || self.dead.contains(port))
-            {
+            let text: String = match redis::cmd("CLUSTER").arg("NODES").query(&mut con) {
+                Ok(text) => text,
+                Err(_) => return false,
+            };
+            let nodes: Vec<Node> = text.lines().filter_map(parse_node).collect();
+            let view = (self.slot_map_of(&nodes), self.roles_of(&nodes));
+            if view.0.contains(&0) {
                 return false;
             }
             match &reference {
-                None => reference = Some(map),
-                Some(first) if *first != map => return false,
+                None => reference = Some(view),
+                Some(first) if *first != view => return false,
                 Some(_) => {}
             }
-            let myself = self
-                .nodes_seen_by(server)
-                .into_iter()
-                .find(|n| n.port == server.port);
-            let Some(myself) = myself else { return false };
-            let replication = server.info("replication");
+            let Some(myself) = nodes.iter().find(|n| n.port == server.port) else {
+                return false;
+            };
+            let replication: String = match redis::cmd("INFO").arg("replication").query(&mut con) {
+                Ok(info) => info,
+                Err(_) => return false,
+            };
             let role = info_field(&replication, "role");
             if myself.is_master() {
                 if role.as_deref() != Some("master") {
@@ -226,6 +223,31 @@ impl Cluster {
             }
         }
         true
+    }
+
+    /// For every slot, the port of the live master serving it (0: none).
+    fn slot_map_of(&self, nodes: &[Node]) -> Vec<u16> {
+        let mut map = vec![0; SLOTS];
+        for node in nodes {
+            if node.is_master() && !node.failed && !self.dead.contains(&node.port) {
+                for &(a, b) in &node.slots {
+                    map[a..=b].fill(node.port);
+                }
+            }
+        }
+        map
+    }
+
+    /// Every live node's port and, for a replica, its master's port.
+    fn roles_of(&self, nodes: &[Node]) -> Vec<(u16, Option<u16>)> {
+        let port_of = |id: &str| nodes.iter().find(|n| n.id == id).map_or(0, |n| n.port);
+        let mut roles: Vec<(u16, Option<u16>)> = nodes
+            .iter()
+            .filter(|n| !n.failed && !self.dead.contains(&n.port))
+            .map(|n| (n.port, n.master_id.as_deref().map(port_of)))
+            .collect();
+        roles.sort();
+        roles
     }
 
     /// A cluster client that knows every live node.
@@ -242,6 +264,38 @@ impl Cluster {
             .get_connection()
             .expect("cluster connection")
     }
+}
+
+/// A node. Its cluster bus listens on its port + 10000, which nothing
+/// reserved: a client connection may hold it (loopback connections take
+/// their local ports from the same range). The server then exits at start,
+/// saying so; another port is tried.
+fn start_node(args: &[&str]) -> Server {
+    let mut attempts = 0;
+    loop {
+        match std::panic::catch_unwind(|| Server::start_with(args)) {
+            Ok(server) => return server,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                attempts += 1;
+                if attempts == 5 || !message.contains("(cluster), aborting") {
+                    std::panic::resume_unwind(panic);
+                }
+                eprintln!("cluster bus port in use: starting the node on another port");
+            }
+        }
+    }
+}
+
+/// A connection, or `None` while the node does not answer.
+fn try_connection(port: u16) -> Option<Connection> {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .ok()?
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .ok()
 }
 
 /// One line of `CLUSTER NODES`:

@@ -7,5 +7,7 @@
 mod harness;
 
 mod cluster;
+mod crash_recovery;
 mod in_cluster;
+mod replication;
 mod support;

@@ -160,7 +160,57 @@ fn valid_rate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
     args
 }
 
+fn leb128(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value & 0x7f) as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The packed form (`CHARON.SETSTATE key state`): format byte 1, then
+/// varints; sometimes valid, sometimes damaged.
+fn packed_state(rng: &mut XorShift) -> Vec<u8> {
+    let mut state = vec![1];
+    leb128(&mut state, 1_700_000_000_000 + rng.below(1 << 40));
+    let bands = rng.below(18);
+    leb128(&mut state, bands);
+    for _ in 0..bands {
+        let capacity = 1 + rng.below(100);
+        let period = 1 + rng.below(100_000);
+        for field in [
+            capacity,
+            1 + rng.below(100),
+            period,
+            rng.below(capacity + 2),
+            rng.below(period + 2),
+        ] {
+            leb128(&mut state, field);
+        }
+    }
+    match rng.below(6) {
+        0 => {
+            let len = rng.index(state.len() + 1);
+            state.truncate(len);
+        }
+        1 => {
+            let at = rng.index(state.len());
+            state[at] ^= 1 << rng.below(8);
+        }
+        2 => {
+            let extra = 1 + rng.index(4);
+            state.extend(rng.bytes(extra));
+        }
+        3 => state[0] = rng.next() as u8,
+        _ => {}
+    }
+    state
+}
+
 fn setstate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
+    if rng.chance(30) {
+        return vec![packed_state(rng)];
+    }
     let bands = rng.index(18);
     let declared = if rng.chance(80) {
         bands.to_string().into_bytes()
@@ -168,7 +218,9 @@ fn setstate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
         hostile(rng)
     };
     let updated_at = if rng.chance(70) {
-        (1_700_000_000_000 + rng.below(1 << 40)).to_string().into_bytes()
+        (1_700_000_000_000 + rng.below(1 << 40))
+            .to_string()
+            .into_bytes()
     } else {
         hostile(rng)
     };
@@ -310,7 +362,10 @@ fn random_argument_vectors() {
             }
         }
         if batch % 10 == 9 {
-            assert_standing(&mut server, &format!("after {} vectors", (batch + 1) * PIPELINE));
+            assert_standing(
+                &mut server,
+                &format!("after {} vectors", (batch + 1) * PIPELINE),
+            );
         }
     }
     eprintln!("{VECTORS} vectors: {results} results, {errors} errors");

@@ -119,6 +119,23 @@ pub fn error_text(value: &Value) -> Option<String> {
     }
 }
 
+/// One command's reply: a value, or an error reply's code and text (a
+/// lost connection fails the test).
+pub fn call(con: &mut Connection, cmd: &redis::Cmd) -> Result<Value, String> {
+    match cmd.query::<Value>(con) {
+        Ok(value) => match error_text(&value) {
+            Some(error) => Err(error),
+            None => Ok(value),
+        },
+        Err(error) => match error.code() {
+            Some(code) => Err(format!("{code} {}", error.detail().unwrap_or_default())
+                .trim()
+                .to_string()),
+            None => panic!("no reply (connection lost?): {error}"),
+        },
+    }
+}
+
 /// A verdict reply: five integers within the contract's ranges.
 pub fn check_verdict(value: &Value) -> Result<[i64; 5], String> {
     let Value::Array(items) = value else {

@@ -1,0 +1,156 @@
+//! A bounded load test (ignored by default; `make soak`): 50 connections for
+//! 60 seconds, a mix of RATE, PEEK and REFUND over 100,000 keys whose
+//! buckets refill within 4 seconds. No error, no crash, and once every
+//! bucket has expired, `used_memory` is back within 1 MiB of where it
+//! started: idle buckets hold no memory.
+//!
+//! `CHARON_SOAK_SECONDS` shortens or lengthens the load (default 60).
+
+use crate::common::*;
+use crate::harness::*;
+use redis::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONNECTIONS: usize = 50;
+const KEYS: u64 = 100_000;
+const PIPELINE: usize = 64;
+/// How far `used_memory` may end above its baseline.
+const TOLERANCE_BYTES: u64 = 1 << 20;
+
+/// A key's parameters, fixed per key: capacity 1-10, refill half the
+/// capacity or all of it, period 200-2000 ms, so a bucket is full (and
+/// gone) at most two periods after its last request.
+fn params(key: u64) -> [String; 3] {
+    let capacity = 1 + key % 10;
+    let refill = if key.is_multiple_of(3) {
+        capacity.div_ceil(2)
+    } else {
+        capacity
+    };
+    let period = 200 + (key * 7919) % 1801;
+    [capacity.to_string(), refill.to_string(), period.to_string()]
+}
+
+fn command(rng: &mut XorShift) -> Vec<Vec<u8>> {
+    let n = rng.below(KEYS);
+    let key = format!("soak:{n}").into_bytes();
+    let roll = rng.below(100);
+    let mut argv = if roll < 70 {
+        let mut argv = vec![b"CHARON.RATE".to_vec(), key];
+        argv.extend(params(n).map(String::into_bytes));
+        argv.push(rng.below(4).to_string().into_bytes());
+        argv
+    } else if roll < 90 {
+        vec![b"CHARON.PEEK".to_vec(), key]
+    } else {
+        vec![b"CHARON.REFUND".to_vec(), key]
+    };
+    if argv[0] == b"CHARON.REFUND" {
+        argv.push((1 + rng.below(3)).to_string().into_bytes());
+    }
+    argv
+}
+
+fn valid(argv: &[Vec<u8>], reply: &Value) -> bool {
+    match argv[0].as_slice() {
+        b"CHARON.RATE" => check_verdict(reply).is_ok(),
+        b"CHARON.PEEK" => *reply == Value::Nil || check_verdict(reply).is_ok(),
+        _ => matches!(reply, Value::Nil | Value::Int(0..)),
+    }
+}
+
+fn used_memory(server: &Server) -> u64 {
+    info_u64(&server.info("memory"), "used_memory")
+}
+
+#[test]
+#[ignore = "a 60 s load test: make soak"]
+fn soak() {
+    let seconds: u64 = std::env::var("CHARON_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let mut server = Server::start();
+    // Settle, then the baseline: the server with the module, no bucket.
+    std::thread::sleep(Duration::from_millis(500));
+    let baseline = used_memory(&server);
+
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let commands = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|i| {
+            let mut con = server.con();
+            let (commands, errors) = (commands.clone(), errors.clone());
+            std::thread::spawn(move || {
+                let mut rng = XorShift::new(0x50ac_0000 + i as u64);
+                while Instant::now() < deadline {
+                    let batch: Vec<Vec<Vec<u8>>> =
+                        (0..PIPELINE).map(|_| command(&mut rng)).collect();
+                    let replies = pipeline(&mut con, &batch);
+                    for (argv, reply) in batch.iter().zip(&replies) {
+                        if !valid(argv, reply) && errors.fetch_add(1, Ordering::Relaxed) < 10 {
+                            eprintln!("{}: {reply:?}", show(argv));
+                        }
+                    }
+                    commands.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let (mut peak_keys, mut peak_memory) = (0, 0);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+        assert_standing(&mut server, "during the load");
+        let keys: u64 = redis::cmd("DBSIZE").query(&mut server.con()).unwrap();
+        peak_keys = peak_keys.max(keys);
+        peak_memory = peak_memory.max(used_memory(&server));
+    }
+    for worker in workers {
+        worker.join().expect("a load connection failed");
+    }
+    let total = commands.load(Ordering::Relaxed);
+    let errors = errors.load(Ordering::Relaxed);
+    eprintln!(
+        "{total} commands in {seconds} s over {CONNECTIONS} connections, {errors} bad replies; \
+         peak {peak_keys} buckets, used_memory {peak_memory} (baseline {baseline})"
+    );
+    assert_eq!(errors, 0);
+    assert!(
+        peak_keys > 1_000,
+        "the load created few buckets: {peak_keys}"
+    );
+
+    // Every bucket is full within 4 s of its last request, and its key
+    // expires then: wait for the last one (bounded).
+    let drained = Instant::now() + Duration::from_secs(60);
+    loop {
+        let keys: u64 = redis::cmd("DBSIZE").query(&mut server.con()).unwrap();
+        let buckets = info_u64(&server.info("charon"), "charon_buckets");
+        if keys == 0 && buckets == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < drained,
+            "{keys} keys, {buckets} buckets left a minute after the load"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // The server shrinks its emptied hash tables in its cron.
+    let settled = Instant::now() + Duration::from_secs(10);
+    let mut after = used_memory(&server);
+    while after > baseline + TOLERANCE_BYTES && Instant::now() < settled {
+        std::thread::sleep(Duration::from_millis(200));
+        after = used_memory(&server);
+    }
+    eprintln!(
+        "used_memory after expiry: {after} (baseline {baseline}, tolerance {TOLERANCE_BYTES})"
+    );
+    assert!(
+        after <= baseline + TOLERANCE_BYTES,
+        "used_memory {after} stays above the baseline {baseline}"
+    );
+    assert_standing(&mut server, "after the load");
+}
