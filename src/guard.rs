@@ -117,7 +117,7 @@ pub fn server_version() -> Option<u32> {
 }
 
 /// Valkey's major version, or `None` on Redis (or a server that cannot say).
-pub fn valkey_major(ctx: *mut raw::RedisModuleCtx) -> Option<u32> {
+pub(crate) fn valkey_major(ctx: *mut raw::RedisModuleCtx) -> Option<u32> {
     let (get, field, free) = unsafe {
         (
             raw::RedisModule_GetServerInfo?,
