@@ -79,6 +79,17 @@ pub struct BandFields {
 }
 
 impl BandFields {
+    /// The fields in their order on the wire.
+    pub fn values(&self) -> [u64; 5] {
+        [
+            self.capacity,
+            self.refill,
+            self.period_ms,
+            self.tokens,
+            self.fraction,
+        ]
+    }
+
     pub fn of(band: &Band) -> BandFields {
         let limit = band.limit();
         let Level { tokens, fraction } = band.level();
@@ -141,6 +152,17 @@ impl Bucket {
 
     pub fn fields(&self) -> impl ExactSizeIterator<Item = BandFields> + '_ {
         self.bands.iter().map(BandFields::of)
+    }
+
+    /// The state as the state command carries it, in order:
+    /// `updated_at_ms band_count [capacity refill period_ms tokens fraction]...`.
+    /// Every value is at most `i64::MAX`.
+    pub fn state_values(&self) -> impl Iterator<Item = u64> + '_ {
+        // Never negative: validated at construction, and `store` only moves
+        // it forward.
+        [self.updated_at_ms.unsigned_abs(), self.bands.len() as u64]
+            .into_iter()
+            .chain(self.fields().flat_map(|band| band.values()))
     }
 
     /// The bands as they stand at `now_ms`.
@@ -274,20 +296,8 @@ impl Bucket {
             len: 0,
         };
         packed.put(PACKED_FORMAT);
-        // Never negative: validated at construction, and `store` only
-        // moves it forward.
-        packed.push(self.updated_at_ms.unsigned_abs());
-        packed.push(self.bands.len() as u64);
-        for band in self.fields() {
-            for field in [
-                band.capacity,
-                band.refill,
-                band.period_ms,
-                band.tokens,
-                band.fraction,
-            ] {
-                packed.push(field);
-            }
+        for value in self.state_values() {
+            packed.push(value);
         }
         packed
     }

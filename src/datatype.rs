@@ -115,25 +115,10 @@ impl RdbSink for Io {
     }
 }
 
-/// The arguments of the state command for `bucket`, after the key:
-/// `updated_at_ms band_count [capacity refill period_ms tokens fraction]...`.
-/// Every field is at most `i64::MAX`, so each is one integer argument.
+/// The arguments of the state command for `bucket`, after the key (the
+/// readable form). Every value is at most `i64::MAX`.
 pub fn state_args(bucket: &Bucket) -> Vec<i64> {
-    let mut args = Vec::with_capacity(2 + 5 * bucket.bands().len());
-    args.push(bucket.updated_at_ms());
-    args.push(bucket.bands().len() as i64);
-    for band in bucket.fields() {
-        for field in [
-            band.capacity,
-            band.refill,
-            band.period_ms,
-            band.tokens,
-            band.fraction,
-        ] {
-            args.push(field as i64);
-        }
-    }
-    args
+    bucket.state_values().map(|value| value as i64).collect()
 }
 
 extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {

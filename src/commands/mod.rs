@@ -16,7 +16,7 @@ use std::ffi::{c_int, CStr};
 
 use crate::guard::contain;
 use crate::parse::ArgError;
-use crate::server::{api, log, Args, Ctx, Key};
+use crate::server::{api, log, Args, Ctx, Key, KeyValue};
 use crate::token_bucket::Verdict;
 
 /// What a command answers.
@@ -255,6 +255,23 @@ fn set_acl_categories(ctx: *mut raw::RedisModuleCtx) {
 
 /// The module's ACL category: one name root everywhere.
 const ACL_CATEGORY: &CStr = c"charon";
+
+/// After a command changed the bucket under `key`: see `publish`, with the
+/// bucket's packed state replicated. False if the key holds no bucket.
+fn publish_bucket(
+    ctx: Ctx,
+    key: &mut Key,
+    key_name: *mut raw::RedisModuleString,
+    event: &CStr,
+) -> bool {
+    let KeyValue::Bucket(bucket) = key.value() else {
+        return false;
+    };
+    let full_at = bucket.full_at_ms();
+    let packed = bucket.pack();
+    publish(ctx, key, key_name, event, full_at, Some(packed.as_bytes()));
+    true
+}
 
 /// After a command changed a bucket: the key expires when the bucket is
 /// full again, `WATCH`ers and client caches learn of the change, a keyspace

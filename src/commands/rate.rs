@@ -1,6 +1,6 @@
 //! `CHARON.RATE key capacity refill period [cost]`: the decision.
 
-use super::{publish, Reply};
+use super::{publish_bucket, Reply};
 use crate::bucket::{self, Change};
 use crate::metrics;
 use crate::parse;
@@ -42,18 +42,8 @@ pub fn run(ctx: Ctx, args: Args) -> Reply {
             }
         }
     }
-    let KeyValue::Bucket(bucket) = key.value() else {
+    if !publish_bucket(ctx, &mut key, key_name, c"charon.rate") {
         return Reply::internal_error();
-    };
-    let full_at = bucket.full_at_ms();
-    let packed = bucket.pack();
-    publish(
-        ctx,
-        &mut key,
-        key_name,
-        c"charon.rate",
-        full_at,
-        Some(packed.as_bytes()),
-    );
+    }
     Reply::Verdict(verdict)
 }

@@ -1,6 +1,6 @@
 //! `CHARON.REFUND key tokens`: gives tokens back, never above capacity.
 
-use super::{publish, Reply};
+use super::{publish_bucket, Reply};
 use crate::metrics;
 use crate::parse::{self, ArgError};
 use crate::server::{Args, Ctx, KeyValue};
@@ -34,17 +34,8 @@ pub fn run(ctx: Ctx, args: Args) -> Reply {
         ctx.signal_modified(key_name);
         ctx.notify(c"charon.refund", key_name);
         ctx.replicate_del(key_name);
-    } else {
-        let full_at = bucket.full_at_ms();
-        let packed = bucket.pack();
-        publish(
-            ctx,
-            &mut key,
-            key_name,
-            c"charon.refund",
-            full_at,
-            Some(packed.as_bytes()),
-        );
+    } else if !publish_bucket(ctx, &mut key, key_name, c"charon.refund") {
+        return Reply::internal_error();
     }
     Reply::Integer(remaining)
 }
