@@ -475,6 +475,13 @@ mod tests {
     }
 
     #[test]
+    fn a_one_band_bucket_is_one_48_byte_value() {
+        // The band sits inline, its tag in the capacity's niche: one
+        // allocation of jemalloc's 48-byte class per bucket.
+        assert_eq!(std::mem::size_of::<Bucket>(), 48);
+    }
+
+    #[test]
     fn from_fields_validates_everything() {
         assert!(Bucket::from_fields(0, &[fields(10, 5, 0)]).is_ok());
         assert_eq!(Bucket::from_fields(0, &[]), Err(StateError::BandCount));

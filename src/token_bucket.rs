@@ -11,6 +11,8 @@
 //! (`(2^63)^2 * 3 < 2^128`). Times reported back saturate at `i64::MAX` ms
 //! (292 million years), the largest value a Redis integer reply can carry.
 
+use std::num::NonZeroU64;
+
 /// The largest value any parameter, cost or refund may take.
 pub const MAX_PARAM: u64 = i64::MAX as u64;
 
@@ -18,7 +20,9 @@ pub const MAX_PARAM: u64 = i64::MAX as u64;
 /// added per `period_ms`, accrued continuously.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limit {
-    capacity: u64,
+    // Never zero: the niche lets a bucket keep its one band inline at no
+    // extra size (see `bucket::Bands`).
+    capacity: NonZeroU64,
     refill: u64,
     period_ms: u64,
 }
@@ -32,15 +36,18 @@ impl Limit {
         if capacity > MAX_PARAM || refill > MAX_PARAM || period_ms > MAX_PARAM {
             return None;
         }
-        Some(Limit {
-            capacity,
-            refill,
-            period_ms,
-        })
+        match NonZeroU64::new(capacity) {
+            Some(capacity) => Some(Limit {
+                capacity,
+                refill,
+                period_ms,
+            }),
+            None => None,
+        }
     }
 
     pub const fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.get()
     }
 
     pub const fn refill(&self) -> u64 {
@@ -53,7 +60,7 @@ impl Limit {
 
     /// The level of a full band, in units of `1 / period_ms` token.
     fn full_units(&self) -> u128 {
-        self.capacity as u128 * self.period_ms as u128
+        self.capacity() as u128 * self.period_ms as u128
     }
 
     fn units(&self, tokens: u64) -> u128 {
@@ -107,7 +114,7 @@ impl Band {
         Band {
             limit,
             level: Level {
-                tokens: limit.capacity,
+                tokens: limit.capacity(),
                 fraction: 0,
             },
         }
@@ -116,8 +123,8 @@ impl Band {
     /// A band, or `None` when the level is impossible for the limit.
     pub fn new(limit: Limit, level: Level) -> Option<Band> {
         let valid = level.fraction < limit.period_ms
-            && (level.tokens < limit.capacity
-                || (level.tokens == limit.capacity && level.fraction == 0));
+            && (level.tokens < limit.capacity()
+                || (level.tokens == limit.capacity() && level.fraction == 0));
         valid.then_some(Band { limit, level })
     }
 
@@ -135,7 +142,7 @@ impl Band {
     }
 
     pub fn is_full(&self) -> bool {
-        self.level.tokens == self.limit.capacity
+        self.level.tokens == self.limit.capacity()
     }
 
     fn units(&self) -> u128 {
@@ -205,7 +212,7 @@ impl Band {
     /// Milliseconds until `cost` tokens are held (0 when they are now), or
     /// `None` when `cost` exceeds the capacity and never will be.
     pub fn wait_for(&self, cost: u64) -> Option<u64> {
-        if cost > self.limit.capacity {
+        if cost > self.limit.capacity() {
             return None;
         }
         let needed = self.limit.units(cost).saturating_sub(self.units());
@@ -257,7 +264,7 @@ impl Verdict {
         let mut retry_after_ms = Some(0);
         for band in bands {
             let after = if takes { band.taken(cost) } else { band };
-            let key = (after.tokens(), after.limit.capacity);
+            let key = (after.tokens(), after.limit.capacity());
             if tightest.is_none_or(|t| key < t) {
                 tightest = Some(key);
             }
