@@ -79,6 +79,17 @@ pub struct BandFields {
 }
 
 impl BandFields {
+    /// Reads the five fields in their order on the wire.
+    pub fn read<E>(mut next: impl FnMut() -> Result<u64, E>) -> Result<BandFields, E> {
+        Ok(BandFields {
+            capacity: next()?,
+            refill: next()?,
+            period_ms: next()?,
+            tokens: next()?,
+            fraction: next()?,
+        })
+    }
+
     /// The fields in their order on the wire.
     pub fn values(&self) -> [u64; 5] {
         [
@@ -316,14 +327,7 @@ impl Bucket {
         }
         let mut fields = [BandFields::default(); MAX_BANDS];
         for band in fields.iter_mut().take(count as usize) {
-            let mut next = || input.next().ok_or(StateError::Packed);
-            *band = BandFields {
-                capacity: next()?,
-                refill: next()?,
-                period_ms: next()?,
-                tokens: next()?,
-                fraction: next()?,
-            };
+            *band = BandFields::read(|| input.next().ok_or(StateError::Packed))?;
         }
         if !input.0.is_empty() {
             return Err(StateError::Packed);

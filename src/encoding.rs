@@ -72,14 +72,9 @@ fn decode_v1(source: &mut impl RdbSource) -> Result<Bucket, DecodeError> {
     }
     let mut bands = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let mut next = || source.unsigned().ok_or(DecodeError::Io);
-        bands.push(BandFields {
-            capacity: next()?,
-            refill: next()?,
-            period_ms: next()?,
-            tokens: next()?,
-            fraction: next()?,
-        });
+        bands.push(BandFields::read(|| {
+            source.unsigned().ok_or(DecodeError::Io)
+        })?);
     }
     let updated_at_ms = source.signed().ok_or(DecodeError::Io)?;
     Ok(Bucket::from_fields(updated_at_ms, &bands)?)

@@ -80,29 +80,15 @@ fn from_fields(args: Args) -> Result<Bucket, Reply> {
     if args.len() != 4 + FIELDS_PER_BAND * band_count {
         return Err(Reply::WrongArity);
     }
-    let mut fields = Vec::with_capacity(band_count);
-    for band in 0..band_count {
-        let mut values = [0u64; FIELDS_PER_BAND];
-        for (i, value) in values.iter_mut().enumerate() {
-            match parse::non_negative(args.bytes(4 + band * FIELDS_PER_BAND + i)) {
-                Some(parsed) => *value = parsed,
-                None => {
-                    return Err(Reply::Error(
-                        "ERR invalid bucket state: band fields must be non-negative integers"
-                            .into(),
-                    ))
-                }
-            }
-        }
-        let [capacity, refill, period_ms, tokens, fraction] = values;
-        fields.push(BandFields {
-            capacity,
-            refill,
-            period_ms,
-            tokens,
-            fraction,
-        });
-    }
+    let mut values = (4..args.len()).map(|i| parse::non_negative(args.bytes(i)));
+    let fields = (0..band_count)
+        .map(|_| BandFields::read(|| values.next().flatten().ok_or(())))
+        .collect::<Result<Vec<_>, ()>>()
+        .map_err(|()| {
+            Reply::Error(
+                "ERR invalid bucket state: band fields must be non-negative integers".into(),
+            )
+        })?;
     // updated_at_ms <= i64::MAX: it parsed as a non-negative i64.
     Bucket::from_fields(updated_at_ms as i64, &fields)
         .map_err(|error| Reply::Error(format!("ERR invalid bucket state: {error}").into()))

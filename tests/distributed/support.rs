@@ -163,28 +163,7 @@ pub fn command_stats(server: &Server) -> String {
     server.info("commandstats").to_lowercase()
 }
 
-/// `CHARON.RATE` on any connection (a server's or the cluster client's).
-pub fn rate_via(con: &mut dyn ConnectionLike, key: &str, args: &[&str]) -> [i64; 5] {
-    let reply: Vec<i64> = redis::cmd("CHARON.RATE")
-        .arg(key)
-        .arg(args)
-        .query(con)
-        .unwrap_or_else(|e| panic!("CHARON.RATE {key} {args:?}: {e}"));
-    reply.try_into().expect("5 integers")
-}
-
-/// `CHARON.PEEK` on any connection; `None` for no key.
-pub fn peek_via(con: &mut dyn ConnectionLike, key: &str, cost: Option<u64>) -> Option<[i64; 5]> {
-    let mut cmd = redis::cmd("CHARON.PEEK");
-    cmd.arg(key);
-    if let Some(cost) = cost {
-        cmd.arg(cost);
-    }
-    let reply: Option<Vec<i64>> = cmd
-        .query(con)
-        .unwrap_or_else(|e| panic!("CHARON.PEEK {key}: {e}"));
-    reply.map(|r| r.try_into().expect("5 integers"))
-}
+pub use crate::harness::{peek as peek_via, rate as rate_via};
 
 /// `CHARON.REFUND` on any connection; `None` for no key.
 pub fn refund_via(con: &mut dyn ConnectionLike, key: &str, tokens: u64) -> Option<i64> {

@@ -6,7 +6,7 @@
 //! `CHARON_SERVER_VERSION` (default `7.0.15`): a silently different server
 //! fails loudly. `make test` sets these from `servers/matrix.tsv`.
 
-use redis::{Connection, Value};
+use redis::{Connection, ConnectionLike, Value};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -305,8 +305,9 @@ pub fn info_u64(info: &str, field: &str) -> u64 {
         .expect("integer INFO field")
 }
 
-/// `CHARON.RATE` with any arguments, answering the 5 integers.
-pub fn rate(con: &mut Connection, key: &str, args: &[&str]) -> [i64; 5] {
+/// `CHARON.RATE` with any arguments on any connection (a server's or a
+/// cluster client's), answering the 5 integers.
+pub fn rate(con: &mut dyn ConnectionLike, key: &str, args: &[&str]) -> [i64; 5] {
     let reply: Vec<i64> = redis::cmd("CHARON.RATE")
         .arg(key)
         .arg(args)
@@ -315,7 +316,8 @@ pub fn rate(con: &mut Connection, key: &str, args: &[&str]) -> [i64; 5] {
     reply.try_into().expect("5 integers")
 }
 
-pub fn peek(con: &mut Connection, key: &str, cost: Option<u64>) -> Option<[i64; 5]> {
+/// `CHARON.PEEK` on any connection; `None` for no key.
+pub fn peek(con: &mut dyn ConnectionLike, key: &str, cost: Option<u64>) -> Option<[i64; 5]> {
     let mut cmd = redis::cmd("CHARON.PEEK");
     cmd.arg(key);
     if let Some(cost) = cost {
