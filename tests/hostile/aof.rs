@@ -28,14 +28,6 @@ fn resp(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-fn leb128(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value & 0x7f) as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 /// The packed state form of `CHARON.SETSTATE key state`: format 1, then
 /// varints `updated_at band_count [capacity refill period tokens fraction]`.
 fn packed(updated_at: u64, bands: &[[u64; 5]]) -> Vec<u8> {

@@ -160,14 +160,6 @@ fn valid_rate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
     args
 }
 
-fn leb128(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value & 0x7f) as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 /// The packed form (`CHARON.SETSTATE key state`): format byte 1, then
 /// varints; sometimes valid, sometimes damaged.
 fn packed_state(rng: &mut XorShift) -> Vec<u8> {

@@ -201,3 +201,13 @@ pub fn show(argv: &[Vec<u8>]) -> String {
         .collect();
     parts.join(" ")
 }
+
+/// Appends `value` as an unsigned LEB128 varint: written independently of
+/// the module's packer, to build packed states by hand.
+pub fn leb128(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value & 0x7f) as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
