@@ -45,7 +45,7 @@ pub enum DecodeError {
 }
 
 pub fn encode(bucket: &Bucket, sink: &mut impl RdbSink) {
-    sink.unsigned(bucket.bands().len() as u64);
+    sink.unsigned(bucket.band_count() as u64);
     for band in bucket.fields() {
         sink.unsigned(band.capacity);
         sink.unsigned(band.refill);

@@ -11,7 +11,7 @@
 //! (`(2^63)^2 * 3 < 2^128`). Times reported back saturate at `i64::MAX` ms
 //! (292 million years), the largest value a Redis integer reply can carry.
 
-use std::num::NonZeroU64;
+use std::num::{NonZeroU32, NonZeroU64};
 
 /// The largest value any parameter, cost or refund may take.
 pub const MAX_PARAM: u64 = i64::MAX as u64;
@@ -43,6 +43,18 @@ impl Limit {
                 period_ms,
             }),
             None => None,
+        }
+    }
+
+    /// A limit of 32-bit parameters: always in range.
+    pub const fn small(capacity: NonZeroU32, refill: NonZeroU32, period_ms: NonZeroU32) -> Limit {
+        Limit {
+            capacity: match NonZeroU64::new(capacity.get() as u64) {
+                Some(capacity) => capacity,
+                None => NonZeroU64::MIN,
+            },
+            refill: refill.get() as u64,
+            period_ms: period_ms.get() as u64,
         }
     }
 
@@ -126,6 +138,13 @@ impl Band {
             && (level.tokens < limit.capacity()
                 || (level.tokens == limit.capacity() && level.fraction == 0));
         valid.then_some(Band { limit, level })
+    }
+
+    /// A band from a level known to be valid for `limit` (one read back
+    /// from a `Band`); checked in debug builds.
+    pub fn from_valid(limit: Limit, level: Level) -> Band {
+        debug_assert!(Band::new(limit, level).is_some());
+        Band { limit, level }
     }
 
     pub const fn limit(&self) -> Limit {

@@ -234,7 +234,7 @@ pub fn check_bucket(bucket: &Bucket) {
     let bands = bucket.bands();
     assert!((1..=MAX_BANDS).contains(&bands.len()));
     assert!(bucket.updated_at_ms() >= 0);
-    for band in bands {
+    for band in &bands {
         check_band(band);
     }
 
@@ -649,7 +649,7 @@ pub fn core(data: &[u8]) {
             _ => {
                 if let Some(bucket) = &stored {
                     for band in bucket.bands() {
-                        check_band_algebra(band, &mut reader);
+                        check_band_algebra(&band, &mut reader);
                     }
                 }
             }
@@ -660,7 +660,7 @@ pub fn core(data: &[u8]) {
                 assert_eq!(bucket.bands_at(now), bucket.bands());
             }
             for band in bucket.bands() {
-                check_band(band);
+                check_band(&band);
             }
         }
     }
