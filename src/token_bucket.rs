@@ -47,14 +47,11 @@ impl Limit {
     }
 
     /// A limit of 32-bit parameters: always in range.
-    pub const fn small(capacity: NonZeroU32, refill: NonZeroU32, period_ms: NonZeroU32) -> Limit {
+    pub fn small(capacity: NonZeroU32, refill: NonZeroU32, period_ms: NonZeroU32) -> Limit {
         Limit {
-            capacity: match NonZeroU64::new(capacity.get() as u64) {
-                Some(capacity) => capacity,
-                None => NonZeroU64::MIN,
-            },
-            refill: refill.get() as u64,
-            period_ms: period_ms.get() as u64,
+            capacity: capacity.into(),
+            refill: refill.get().into(),
+            period_ms: period_ms.get().into(),
         }
     }
 
