@@ -14,7 +14,7 @@ CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_SECONDS ?= 8
 
-.PHONY: run test build deps servers lint unit integration distributed hostile \
+.PHONY: run test build deps servers lint unit integration distributed hostile script bench-unit \
 	lint-dockerfile build-panic fuzz-tools fuzz fuzz-short soak valgrind \
 	bench bench-smoke clean
 
@@ -40,7 +40,7 @@ deps:
 servers: deps
 	scripts/servers fetch
 
-test: deps servers lint build unit lint-dockerfile integration distributed hostile fuzz-short bench-smoke
+test: deps servers lint build unit bench-unit lint-dockerfile integration script distributed hostile fuzz-short bench-smoke
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -69,6 +69,11 @@ endef
 
 integration: build servers
 	$(call on_each_server,integration,)
+
+# The Redis Functions library (lua/charon.lua) alone and beside the module:
+# one table of examples, and differential runs against the module.
+script: build servers
+	$(call on_each_server,script,)
 
 # Cluster, replication chains, failover and crash recovery.
 distributed: build servers
@@ -110,6 +115,10 @@ valgrind: build-panic servers
 # micro-benchmarks: bench/results/latest.md, .svg and .json (a few minutes).
 bench: deps build
 	bench/run
+
+# The benchmark package's own unit tests (report code), no server needed.
+bench-unit:
+	python3 -m unittest discover -s bench -p 'test_*.py'
 
 # The benchmark harness end to end in seconds (part of make test); it checks
 # that every command ran without an error and never judges speed.

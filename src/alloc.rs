@@ -12,6 +12,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 
 pub struct ModuleAlloc;
 
+// SAFETY: both allocators return blocks of at least the size asked for,
+// aligned to it (see `alloc`), and each block is freed by the allocator
+// that made it (the two never mix within one process).
 unsafe impl GlobalAlloc for ModuleAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match redis_module::raw::RedisModule_Alloc {

@@ -1,5 +1,6 @@
-//! The `charon-tb` module data type: its versioned methods table and the
-//! callbacks the server calls on bucket values.
+//! The `charon-tb` module data type: its versioned methods table, the
+//! callbacks the server calls on bucket values, and bucket keys as commands
+//! see them.
 //!
 //! Every callback is a short shim: it turns the raw pointer into a bucket
 //! (one pair of helpers, `into_raw`/`from_raw`, so every callback agrees on
@@ -8,20 +9,23 @@
 
 use redis_module::native_types::RedisType;
 use redis_module::raw;
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr::NonNull;
 
 use crate::bucket::Bucket;
-use crate::encoding::{self, RdbSink, RdbSource, ENCVER};
+use crate::formats::packed;
+use crate::formats::rdb::{self, RdbSink, RdbSource, ENCVER};
+use crate::formats::readable::state_args;
 use crate::guard::contain;
 use crate::metrics;
-use crate::server::{api, log_io, string_bytes, Strings};
+use crate::server::{api, log_io, string_bytes, Ctx, Key, KeyValue, Strings};
 
 /// Redis requires type names of exactly 9 characters.
 pub const TYPE_NAME: &str = "charon-tb";
 
 /// The command that sets a bucket's whole state: what replication and AOF
 /// rewrite emit instead of decisions (see `commands::setstate`).
-pub const STATE_COMMAND: &std::ffi::CStr = c"CHARON.SETSTATE";
+pub const STATE_COMMAND: &CStr = c"CHARON.SETSTATE";
 
 pub static BUCKET_TYPE: RedisType = RedisType::new(
     TYPE_NAME,
@@ -74,7 +78,8 @@ pub fn into_raw(bucket: Box<Bucket>) -> *mut c_void {
 /// `value` came from `into_raw` and the server no longer holds it.
 pub unsafe fn from_raw(value: *mut c_void) -> Box<Bucket> {
     metrics::bucket_freed();
-    Box::from_raw(value.cast::<Bucket>())
+    // SAFETY: the caller's contract: a `Box<Bucket>` no one else holds.
+    unsafe { Box::from_raw(value.cast::<Bucket>()) }
 }
 
 /// Borrows the bucket behind a value pointer the server holds.
@@ -82,17 +87,93 @@ pub unsafe fn from_raw(value: *mut c_void) -> Box<Bucket> {
 /// # Safety
 /// `value` came from `into_raw` and is alive for `'a`.
 unsafe fn bucket<'a>(value: *const c_void) -> Option<&'a Bucket> {
-    value.cast::<Bucket>().as_ref()
+    // SAFETY: the caller's contract.
+    unsafe { value.cast::<Bucket>().as_ref() }
+}
+
+/// Why a key cannot be used as a bucket.
+pub struct WrongType;
+
+/// A key opened by a command, known to be empty or to hold a bucket.
+pub struct BucketKey {
+    key: Key,
+    name: *mut raw::RedisModuleString,
+    /// The bucket under the key, read once when it was opened.
+    bucket: Option<NonNull<Bucket>>,
+}
+
+impl BucketKey {
+    /// Opens `name`, for writing or only reading. `Ok(None)`: opened for
+    /// reading and missing (the server opens no key then).
+    pub fn open(
+        ctx: Ctx,
+        name: *mut raw::RedisModuleString,
+        write: bool,
+    ) -> Result<Option<BucketKey>, WrongType> {
+        let Some(mut key) = ctx.open_key(name, write) else {
+            return Ok(None);
+        };
+        // SAFETY: only `Bucket`s are ever stored under this type's handle
+        // (`set`, `rdb_load` and `copy` all store `into_raw` pointers).
+        let bucket = match unsafe { key.value::<Bucket>(raw_type()) } {
+            KeyValue::Empty => None,
+            KeyValue::Value(bucket) => Some(NonNull::from(bucket)),
+            KeyValue::OtherType => return Err(WrongType),
+        };
+        Ok(Some(BucketKey { key, name, bucket }))
+    }
+
+    pub fn name(&self) -> *mut raw::RedisModuleString {
+        self.name
+    }
+
+    pub fn bucket(&mut self) -> Option<&mut Bucket> {
+        // SAFETY: the bucket belongs to the key, which stays open (and is
+        // changed only through `self`) while `self` is borrowed.
+        self.bucket.map(|mut bucket| unsafe { bucket.as_mut() })
+    }
+
+    /// Stores a new bucket under the key (replacing any).
+    pub fn set(&mut self, bucket: Bucket) -> bool {
+        let value = into_raw(Box::new(bucket));
+        // SAFETY: `value` comes from `into_raw`, which `free` takes back.
+        if !unsafe { self.key.set_value(raw_type(), value) } {
+            // SAFETY: the server did not take ownership of `value`.
+            drop(unsafe { from_raw(value) });
+            self.bucket = None;
+            return false;
+        }
+        self.bucket = NonNull::new(value.cast());
+        true
+    }
+
+    pub fn delete(&mut self) {
+        self.key.delete();
+        self.bucket = None;
+    }
+
+    pub fn expire_at(&mut self, at_ms: i64) {
+        self.key.expire_at(at_ms);
+    }
+}
+
+/// Propagates `bucket`'s state (the packed `CHARON.SETSTATE`) to replicas
+/// and the AOF in place of the command that ran.
+pub fn replicate_state(ctx: Ctx, key: *mut raw::RedisModuleString, bucket: &Bucket) {
+    let packed = packed::pack(bucket);
+    ctx.replicate_with_bytes(STATE_COMMAND, key, packed.as_bytes());
 }
 
 struct Io(*mut raw::RedisModuleIO);
 
 impl RdbSource for Io {
     fn unsigned(&mut self) -> Option<u64> {
+        // SAFETY: the I/O handle of the running `rdb_load`.
         let value = unsafe { api!(RedisModule_LoadUnsigned)(self.0) };
         self.ok().then_some(value)
     }
     fn signed(&mut self) -> Option<i64> {
+        // SAFETY: the I/O handle of the running `rdb_load`.
         let value = unsafe { api!(RedisModule_LoadSigned)(self.0) };
         self.ok().then_some(value)
     }
@@ -102,28 +183,25 @@ impl Io {
     /// With `HANDLE_IO_ERRORS` set, a failed read returns 0 and raises this
     /// flag instead of killing the server.
     fn ok(&self) -> bool {
+        // SAFETY: the I/O handle of the running callback.
         unsafe { api!(RedisModule_IsIOError)(self.0) == 0 }
     }
 }
 
 impl RdbSink for Io {
     fn unsigned(&mut self, value: u64) {
+        // SAFETY: the I/O handle of the running `rdb_save`.
         unsafe { api!(RedisModule_SaveUnsigned)(self.0, value) };
     }
     fn signed(&mut self, value: i64) {
+        // SAFETY: the I/O handle of the running `rdb_save`.
         unsafe { api!(RedisModule_SaveSigned)(self.0, value) };
     }
 }
 
-/// The arguments of the state command for `bucket`, after the key (the
-/// readable form). Every value is at most `i64::MAX`.
-pub fn state_args(bucket: &Bucket) -> Vec<i64> {
-    bucket.state_values().map(|value| value as i64).collect()
-}
-
 extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
     contain(std::ptr::null_mut(), || {
-        match encoding::decode(encver, &mut Io(rdb)) {
+        match rdb::decode(encver, &mut Io(rdb)) {
             Ok(bucket) => into_raw(Box::new(bucket)),
             Err(error) => {
                 // The server then reports the RDB (or RESTORE payload) as bad.
@@ -140,8 +218,9 @@ extern "C" fn rdb_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_vo
 
 extern "C" fn rdb_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
     contain((), || {
+        // SAFETY: the server passes a value of this type, alive for the call.
         if let Some(bucket) = unsafe { bucket(value) } {
-            encoding::encode(bucket, &mut Io(rdb));
+            rdb::encode(bucket, &mut Io(rdb));
         }
     })
 }
@@ -154,12 +233,15 @@ extern "C" fn aof_rewrite(
     value: *mut c_void,
 ) {
     contain((), || {
+        // SAFETY: the server passes a value of this type, alive for the call.
         let Some(bucket) = (unsafe { bucket(value) }) else {
             return;
         };
         let strings = Strings::new(std::ptr::null_mut(), &state_args(bucket));
         let argv = strings.argv();
         let key = string_bytes(key);
+        // SAFETY: the AOF handle of the running rewrite; the key bytes and
+        // the strings outlive the call, which copies them.
         unsafe {
             api!(RedisModule_EmitAOF)(
                 aof,
@@ -177,11 +259,15 @@ extern "C" fn aof_rewrite(
 /// The bytes the allocator really gave this bucket (size classes included).
 extern "C" fn mem_usage(value: *const c_void) -> usize {
     contain(0, || {
+        // SAFETY: the server passes a value of this type, alive for the call.
         let Some(bucket) = (unsafe { bucket(value) }) else {
             return 0;
         };
         let malloc_size =
+            // SAFETY: copying the function pointer takes no reference; it
+            // is called on allocations of the server's allocator.
             |ptr: *const c_void, fallback: usize| match unsafe { raw::RedisModule_MallocSize } {
+                // SAFETY: as above.
                 Some(size) => unsafe { size(ptr.cast_mut()) },
                 None => fallback,
             };
@@ -195,12 +281,15 @@ extern "C" fn mem_usage(value: *const c_void) -> usize {
 /// Digests every logical field, so `DEBUG DIGEST-VALUE` tells buckets apart.
 extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
     contain((), || {
+        // SAFETY: the server passes a value of this type, alive for the call.
         let Some(bucket) = (unsafe { bucket(value) }) else {
             return;
         };
         for field in state_args(bucket) {
+            // SAFETY: the digest handle of the running callback.
             unsafe { api!(RedisModule_DigestAddLongLong)(md, field) };
         }
+        // SAFETY: as above.
         unsafe { api!(RedisModule_DigestEndSequence)(md) };
     })
 }
@@ -208,6 +297,7 @@ extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
 extern "C" fn free(value: *mut c_void) {
     contain((), || {
         if !value.is_null() {
+            // SAFETY: the server hands the value back for good.
             drop(unsafe { from_raw(value) });
         }
     })
@@ -223,6 +313,7 @@ extern "C" fn copy(
     _to_key: *mut raw::RedisModuleString,
     value: *const c_void,
 ) -> *mut c_void {
+    // SAFETY: the server passes a value of this type, alive for the call.
     contain(std::ptr::null_mut(), || match unsafe { bucket(value) } {
         Some(bucket) => into_raw(Box::new(bucket.clone())),
         None => std::ptr::null_mut(),
@@ -236,18 +327,25 @@ extern "C" fn defrag(
     value: *mut *mut c_void,
 ) -> c_int {
     contain(0, || {
+        // SAFETY: copying the function pointer out of the static takes no
+        // reference.
         let Some(defrag_alloc) = (unsafe { raw::RedisModule_DefragAlloc }) else {
             return 0;
         };
+        // SAFETY: the server passes the address of the key's value pointer.
         let Some(slot) = (unsafe { value.as_mut() }) else {
             return 0;
         };
+        // SAFETY: `*slot` is this value's allocation, from the server's
+        // allocator.
         let moved = unsafe { defrag_alloc(ctx, *slot) };
         if !moved.is_null() {
             *slot = moved;
         }
+        // SAFETY: the slot holds this type's value (moved or not).
         if let Some(bucket) = unsafe { slot.cast::<Bucket>().as_mut() } {
-            // The server's defragmenter returns a copy of the same bytes.
+            // SAFETY: the server's defragmenter returns a copy of the same
+            // bytes (or null), as `move_bands` requires.
             unsafe { bucket.move_bands(|bands| defrag_alloc(ctx, bands.cast()).cast()) };
         }
         0

@@ -1,15 +1,27 @@
 //! Charon: native token-bucket rate limiting for Redis.
 //!
-//! This file only declares the parts and the module's entry point. The token
-//! bucket itself is pure (`token_bucket`, `bucket`, `parse`, `encoding`); the
-//! data type (`datatype`) and the commands (`commands`) wrap it for the
-//! server; `registration` puts them in place when the server loads Charon.
+//! This file only declares the parts and the module's entry point. The
+//! layers, each using only the ones before it:
+//!
+//! 1. the core, with no server in it: `token_bucket` (a band's exact
+//!    arithmetic), `bucket` (a stored value and the decisions on it),
+//!    `parse` (arguments), `formats` (every stored and replicated form);
+//! 2. the server wrappers, which know no bucket: `server` (the module API),
+//!    `compat` (what the server must offer), `guard` (the panic boundary),
+//!    `alloc` (the server's allocator);
+//! 3. the data type (`datatype`), the commands (`commands`) and `INFO`
+//!    (`metrics`);
+//! 4. `registration`, which puts them in place when the server loads
+//!    Charon.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod alloc;
 pub mod bucket;
 mod commands;
+pub mod compat;
 pub mod datatype;
-pub mod encoding;
+pub mod formats;
 pub mod guard;
 mod metrics;
 pub mod parse;

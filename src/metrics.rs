@@ -52,8 +52,10 @@ pub fn fields() -> [(&'static std::ffi::CStr, u64); 6] {
 /// whose fields the server prefixes with `charon_`.
 pub extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: i32) {
     crate::guard::contain((), || {
+        // SAFETY: the INFO context of this callback and a static C string.
         unsafe { api!(RedisModule_InfoAddSection)(ctx, c"".as_ptr()) };
         for (name, value) in fields() {
+            // SAFETY: as above.
             unsafe { api!(RedisModule_InfoAddFieldULongLong)(ctx, name.as_ptr(), value) };
         }
     })

@@ -4,7 +4,7 @@
 use redis_module::raw;
 use std::ffi::c_int;
 
-use crate::{commands, datatype, guard, metrics, server};
+use crate::{commands, compat, datatype, guard, metrics, server};
 
 /// The module's name: `MODULE LIST`, the INFO section, log lines.
 pub const MODULE_NAME: &std::ffi::CStr = c"charon";
@@ -30,7 +30,8 @@ const OK: c_int = raw::REDISMODULE_OK as c_int;
 const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 
 pub fn on_load(ctx: *mut raw::RedisModuleCtx) -> c_int {
-    // Fills in the server's function table; nothing allocates before this.
+    // SAFETY: the server's own context, during `RedisModule_OnLoad`. It
+    // fills in the server's function table; nothing allocates before this.
     let init = unsafe {
         raw::Export_RedisModule_Init(
             ctx,
@@ -54,15 +55,16 @@ pub fn on_load(ctx: *mut raw::RedisModuleCtx) -> c_int {
 
 fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
     // Before anything is registered: a refused load leaves nothing behind.
-    guard::check_server(guard::server_version(), &guard::missing_api())?;
+    compat::check_server(compat::server_version(), &compat::missing_api())?;
 
     // A truncated or corrupt RESTORE payload then fails the load instead of
     // killing the server; watchers are signalled only on a real change.
     let mut options = (raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS
         | raw::REDISMODULE_OPTION_NO_IMPLICIT_SIGNAL_MODIFIED) as c_int;
-    if guard::valkey_major(ctx).is_some_and(|major| major >= 9) {
-        options |= guard::VALKEY_OPTION_HANDLE_ATOMIC_SLOT_MIGRATION;
+    if compat::valkey_major(ctx).is_some_and(|major| major >= 9) {
+        options |= compat::VALKEY_OPTION_HANDLE_ATOMIC_SLOT_MIGRATION;
     }
+    // SAFETY: the loading module's context.
     unsafe { server::api!(RedisModule_SetModuleOptions)(ctx, options) };
 
     datatype::BUCKET_TYPE
@@ -74,7 +76,8 @@ fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
             )
         })?;
     commands::register(ctx)?;
+    // SAFETY: the loading module's context; `info` contains its panics.
     unsafe { server::api!(RedisModule_RegisterInfoFunc)(ctx, Some(metrics::info)) };
-    guard::choose_event_class();
+    compat::choose_event_class();
     Ok(())
 }

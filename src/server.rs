@@ -1,19 +1,23 @@
-//! Thin, safe wrappers over the server's module API: the only place outside
-//! `datatype::callbacks` and `commands::handlers` that touches raw pointers.
+//! Thin, safe wrappers over the server's module API. They know no domain
+//! type: a module value is a type handle and a pointer, and the type's own
+//! module (`datatype`) says what is behind it.
 //!
-//! Every function used here is checked to exist when the module loads
-//! (`guard::REQUIRED_API`), so `api!` cannot fail after a successful load.
+//! Every function called through `api!` is listed in `compat::required` (a
+//! call to one that is not does not compile) and checked to exist when the
+//! module loads, so `api!` cannot fail after a successful load.
 
 use redis_module::raw;
-use std::ffi::{c_int, CStr, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::ptr::NonNull;
 
-use crate::bucket::Bucket;
-
-/// The server's function `name`, present by the load-time guard.
+/// The server's function `name`, present by the load-time check.
 macro_rules! api {
     ($name:ident) => {{
-        // Copying the function pointer out of the static takes no reference.
+        // Does not compile unless `name` is in the load-time check's list.
+        #[allow(clippy::let_unit_value)]
+        let () = $crate::compat::required::$name;
+        // SAFETY: copying the function pointer out of the static takes no
+        // reference; the server filled it in before any call reaches here.
         #[allow(unused_unsafe)]
         let function = unsafe { redis_module::raw::$name };
         function.expect(concat!(
@@ -43,7 +47,8 @@ impl<'a> Args<'a> {
         let argv = if argv.is_null() || len == 0 {
             &[]
         } else {
-            std::slice::from_raw_parts(argv, len)
+            // SAFETY: the caller's contract: `argc` valid strings at `argv`.
+            unsafe { std::slice::from_raw_parts(argv, len) }
         };
         Args { argv }
     }
@@ -69,10 +74,13 @@ impl<'a> Args<'a> {
 /// The bytes of a server string (binary-safe).
 pub fn string_bytes<'a>(string: *const raw::RedisModuleString) -> &'a [u8] {
     let mut len = 0usize;
+    // SAFETY: `string` is a server string alive for the call.
     let ptr = unsafe { api!(RedisModule_StringPtrLen)(string, &mut len) };
     if ptr.is_null() {
         return &[];
     }
+    // SAFETY: the server answers the string's buffer and its length; the
+    // buffer lives as long as the string.
     unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) }
 }
 
@@ -92,12 +100,15 @@ fn prefetch(ptr: *const u8) {
     let _ = ptr;
 }
 
-/// What a key holds.
-pub enum KeyValue<'k> {
+/// What a key holds, for a module type whose values are `T`.
+pub enum KeyValue<'k, T> {
     Empty,
-    Bucket(&'k mut Bucket),
+    Value(&'k mut T),
     OtherType,
 }
+
+/// A module type's handle, as the server gave it at registration.
+pub type TypeHandle = *mut raw::RedisModuleType;
 
 /// An open key, closed when dropped.
 pub struct Key {
@@ -106,24 +117,33 @@ pub struct Key {
 
 impl Drop for Key {
     fn drop(&mut self) {
+        // SAFETY: the key was opened by `Ctx::open_key` and is closed once.
         unsafe { api!(RedisModule_CloseKey)(self.ptr.as_ptr()) };
     }
 }
 
 impl Key {
-    /// The bucket under this key, if it holds one.
-    pub fn value(&mut self) -> KeyValue<'_> {
+    /// The value under this key, when it is of module type `handle`.
+    ///
+    /// # Safety
+    /// Every value of type `handle` is a `T` (the type's module guarantees
+    /// it by storing only `T`s under its handle).
+    pub unsafe fn value<T>(&mut self, handle: TypeHandle) -> KeyValue<'_, T> {
         let key = self.ptr.as_ptr();
+        // SAFETY: `key` is open for the life of `self`.
         match unsafe { api!(RedisModule_KeyType)(key) } as isize {
             raw::REDISMODULE_KEYTYPE_EMPTY => KeyValue::Empty,
             raw::REDISMODULE_KEYTYPE_MODULE
-                if unsafe { api!(RedisModule_ModuleTypeGetType)(key) }
-                    == crate::datatype::raw_type() =>
+                // SAFETY: as above; the key holds a module value.
+                if unsafe { api!(RedisModule_ModuleTypeGetType)(key) } == handle =>
             {
+                // SAFETY: as above.
                 let value = unsafe { api!(RedisModule_ModuleTypeGetValue)(key) };
                 prefetch(value.cast_const().cast());
-                match unsafe { value.cast::<Bucket>().as_mut() } {
-                    Some(bucket) => KeyValue::Bucket(bucket),
+                // SAFETY: a value of `handle` is a `T` (the caller's
+                // contract), owned by the key, which `self` borrows.
+                match unsafe { value.cast::<T>().as_mut() } {
+                    Some(value) => KeyValue::Value(value),
                     None => KeyValue::OtherType,
                 }
             }
@@ -131,30 +151,28 @@ impl Key {
         }
     }
 
-    /// Stores a new bucket under this (empty or bucket) key.
-    pub fn set_bucket(&mut self, bucket: Bucket) -> bool {
-        let value = crate::datatype::into_raw(Box::new(bucket));
-        let status = unsafe {
-            api!(RedisModule_ModuleTypeSetValue)(
-                self.ptr.as_ptr(),
-                crate::datatype::raw_type(),
-                value,
-            )
-        };
-        if status != raw::REDISMODULE_OK as c_int {
-            // The server did not take ownership.
-            drop(unsafe { crate::datatype::from_raw(value) });
-            return false;
-        }
-        true
+    /// Stores `value` as a value of module type `handle` under this key
+    /// (empty, or holding a value of that type, which the server frees).
+    /// On `false` the server did not take `value`: the caller still owns it.
+    ///
+    /// # Safety
+    /// `value` is a pointer the type's `free` callback accepts.
+    pub unsafe fn set_value(&mut self, handle: TypeHandle, value: *mut c_void) -> bool {
+        // SAFETY: the key is open for writing; the caller's contract on
+        // `value`.
+        let status =
+            unsafe { api!(RedisModule_ModuleTypeSetValue)(self.ptr.as_ptr(), handle, value) };
+        status == raw::REDISMODULE_OK as c_int
     }
 
     /// Sets the key's expiry to an absolute time (ms, server clock).
     pub fn expire_at(&mut self, at_ms: i64) {
+        // SAFETY: the key is open for the life of `self`.
         unsafe { api!(RedisModule_SetAbsExpire)(self.ptr.as_ptr(), at_ms) };
     }
 
     pub fn delete(&mut self) {
+        // SAFETY: the key is open for the life of `self`.
         unsafe { api!(RedisModule_DeleteKey)(self.ptr.as_ptr()) };
     }
 }
@@ -176,6 +194,7 @@ impl Ctx {
         } else {
             raw::REDISMODULE_READ
         };
+        // SAFETY: the context and the key name are the current call's.
         let key = unsafe { api!(RedisModule_OpenKey)(self.as_ptr(), name, mode as c_int) };
         NonNull::new(key.cast::<raw::RedisModuleKey>()).map(|ptr| Key { ptr })
     }
@@ -184,28 +203,39 @@ impl Ctx {
     /// server's cached time is cheaper, but is only refreshed once per event
     /// loop iteration: a deep pipeline would see time stand still.)
     pub fn now_ms(&self) -> i64 {
+        // SAFETY: reads the server's clock; no arguments.
         unsafe { api!(RedisModule_Milliseconds)() }
     }
 
     pub fn reply_i64(&self, value: i64) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_ReplyWithLongLong)(self.as_ptr(), value) };
     }
 
     pub fn reply_array(&self, len: usize) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_ReplyWithArray)(self.as_ptr(), len as _) };
     }
 
     pub fn reply_null(&self) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_ReplyWithNull)(self.as_ptr()) };
     }
 
     pub fn reply_ok(&self) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_ReplyWithSimpleString)(self.as_ptr(), c"OK".as_ptr()) };
     }
 
     /// Replies with an error; `message` starts with its code (`ERR ...`).
     pub fn reply_error(&self, message: &str) {
         let message = c_string(message);
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_ReplyWithError)(self.as_ptr(), message.as_ptr()) };
     }
 
@@ -214,26 +244,37 @@ impl Ctx {
     }
 
     pub fn reply_wrong_arity(&self) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_WrongArity)(self.as_ptr()) };
     }
 
-    /// Propagates a bucket's packed state (`CHARON.SETSTATE key state`) to
-    /// replicas and the AOF instead of the command that ran.
-    pub fn replicate_state(&self, key: *mut raw::RedisModuleString, packed: &[u8]) {
+    /// Propagates `command key bytes` to replicas and the AOF instead of the
+    /// command that ran.
+    pub fn replicate_with_bytes(
+        &self,
+        command: &CStr,
+        key: *mut raw::RedisModuleString,
+        bytes: &[u8],
+    ) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe {
             api!(RedisModule_Replicate)(
                 self.as_ptr(),
-                crate::datatype::STATE_COMMAND.as_ptr(),
+                command.as_ptr(),
                 c"sb".as_ptr(),
                 key,
-                packed.as_ptr(),
-                packed.len(),
+                bytes.as_ptr(),
+                bytes.len(),
             )
         };
     }
 
     /// Propagates `DEL key` instead of the command that ran.
     pub fn replicate_del(&self, key: *mut raw::RedisModuleString) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_Replicate)(self.as_ptr(), c"DEL".as_ptr(), c"s".as_ptr(), key) };
     }
 
@@ -241,25 +282,23 @@ impl Ctx {
     /// module sets `NO_IMPLICIT_SIGNAL_MODIFIED`, so a request that changed
     /// nothing (limited, cost 0) does not disturb watchers.
     pub fn signal_modified(&self, key: *mut raw::RedisModuleString) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_SignalModifiedKey)(self.as_ptr(), key) };
     }
 
     /// Propagates the command exactly as it was called.
     pub fn replicate_verbatim(&self) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
         unsafe { api!(RedisModule_ReplicateVerbatim)(self.as_ptr()) };
     }
 
-    /// Fires a keyspace event of the module class (or generic, on servers
-    /// without one).
-    pub fn notify(&self, event: &CStr, key: *mut raw::RedisModuleString) {
-        unsafe {
-            api!(RedisModule_NotifyKeyspaceEvent)(
-                self.as_ptr(),
-                crate::guard::module_event_class(),
-                event.as_ptr(),
-                key,
-            )
-        };
+    /// Fires a keyspace event of `class` (`compat::event_class`).
+    pub fn notify(&self, class: c_int, event: &CStr, key: *mut raw::RedisModuleString) {
+        // SAFETY: `self` holds the current call's context; every pointer passed is
+        // valid for the call.
+        unsafe { api!(RedisModule_NotifyKeyspaceEvent)(self.as_ptr(), class, event.as_ptr(), key) };
     }
 }
 
@@ -279,6 +318,8 @@ impl Strings {
     pub fn new(ctx: *mut raw::RedisModuleCtx, args: &[i64]) -> Strings {
         let argv = args
             .iter()
+            // SAFETY: `ctx` is the current call's context, or null (AOF
+            // rewrite), which makes a string the caller frees.
             .map(|&arg| unsafe { api!(RedisModule_CreateStringFromLongLong)(ctx, arg) })
             .collect();
         Strings { ctx, argv }
@@ -293,6 +334,7 @@ impl Drop for Strings {
     fn drop(&mut self) {
         // The server took its own references when it copied the command.
         for &string in &self.argv {
+            // SAFETY: made by `new` with the same context, freed once.
             unsafe { api!(RedisModule_FreeString)(self.ctx, string) };
         }
     }
@@ -307,18 +349,26 @@ pub fn c_string(text: &str) -> CString {
 /// passed as an argument to a fixed `"%s"` format, never as the format: text
 /// from clients or panics may contain `%`.
 pub fn log(ctx: *mut raw::RedisModuleCtx, level: &CStr, message: &str) {
+    // SAFETY: copying the function pointer out of the static takes no
+    // reference.
     let Some(log) = (unsafe { raw::RedisModule_Log }) else {
         return;
     };
     let message = c_string(message);
+    // SAFETY: a fixed "%s" format and one C string for it; `ctx` is the
+    // current call's context, or null, which the server accepts.
     unsafe { log(ctx, level.as_ptr(), c"%s".as_ptr(), message.as_ptr()) };
 }
 
 /// Logs on an RDB/AOF stream, as the server's I/O error log does.
 pub fn log_io(io: *mut raw::RedisModuleIO, level: &CStr, message: &str) {
+    // SAFETY: copying the function pointer out of the static takes no
+    // reference.
     let Some(log) = (unsafe { raw::RedisModule_LogIOError }) else {
         return log(std::ptr::null_mut(), level, message);
     };
     let message = c_string(message);
+    // SAFETY: a fixed "%s" format and one C string for it; `io` is the
+    // current callback's I/O handle.
     unsafe { log(io, level.as_ptr(), c"%s".as_ptr(), message.as_ptr()) };
 }

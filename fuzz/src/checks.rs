@@ -18,7 +18,8 @@
 //!   see `core`.
 
 use charon::bucket::{self, BandFields, Bucket, Change, StateError, MAX_BANDS};
-use charon::encoding::{self, DecodeError, Values, ENCVER};
+use charon::formats::packed::{pack, unpack};
+use charon::formats::rdb::{self as encoding, DecodeError, Values, ENCVER};
 use charon::parse::{self, ArgError};
 use charon::token_bucket::{self, Band, Decision, Level, Limit, MAX_PARAM};
 
@@ -240,7 +241,7 @@ pub fn check_bucket(bucket: &Bucket) {
 
     // What replication and AOF rewrite emit rebuilds the same bucket, and
     // every argument is one that CHARON.SETSTATE parses.
-    let args = charon::datatype::state_args(bucket);
+    let args = charon::formats::readable::state_args(bucket);
     assert!(args.iter().all(|&arg| arg >= 0));
     assert_eq!(args[1], bands.len() as i64);
     let fields: Vec<BandFields> = args[2..]
@@ -362,12 +363,12 @@ fn unpack_reference(data: &[u8]) -> Result<Bucket, StateError> {
 /// replays receive): never a panic, the same answer as the reference, and a
 /// state that is accepted packs back to one that unpacks to it.
 pub fn unpack_state(data: &[u8]) {
-    let unpacked = Bucket::unpack(data);
+    let unpacked = unpack(data);
     assert_eq!(unpacked, unpack_reference(data), "unpack({data:?})");
     match unpacked {
         Ok(bucket) => {
-            let packed = bucket.pack();
-            assert_eq!(Bucket::unpack(packed.as_bytes()).as_ref(), Ok(&bucket));
+            let packed = pack(&bucket);
+            assert_eq!(unpack(packed.as_bytes()).as_ref(), Ok(&bucket));
             assert!(packed.as_bytes().len() <= data.len());
             check_bucket(&bucket);
         }

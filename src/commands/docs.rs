@@ -121,6 +121,8 @@ const INFO_VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommand
 
 fn key_specs(flags: u32) -> [raw::RedisModuleCommandKeySpec; 2] {
     // All-zero is the terminator (and a valid value for every field).
+    // SAFETY: a plain C struct of integers, pointers and unions, for which
+    // all-zero is valid.
     let mut specs: [raw::RedisModuleCommandKeySpec; 2] = unsafe { std::mem::zeroed() };
     specs[0].flags = u64::from(flags);
     specs[0].begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
@@ -136,6 +138,7 @@ fn args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
     let mut out: Vec<raw::RedisModuleCommandArg> = args
         .iter()
         .map(|arg| {
+            // SAFETY: a plain C struct; all-zero is valid (null pointers).
             let mut raw_arg: raw::RedisModuleCommandArg = unsafe { std::mem::zeroed() };
             raw_arg.name = arg.name.as_ptr();
             raw_arg.type_ = match arg.kind {
@@ -159,12 +162,15 @@ fn args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
             raw_arg
         })
         .collect();
+    // SAFETY: as above; the all-zero entry ends the list.
     out.push(unsafe { std::mem::zeroed() });
     out
 }
 
 /// Attaches command info to every command, where the server can take it.
 pub fn register(ctx: *mut raw::RedisModuleCtx, commands: &[Command]) {
+    // SAFETY: copying a function pointer out of the server's table takes no
+    // reference.
     let (Some(get_command), Some(set_info)) = (unsafe { raw::RedisModule_GetCommand }, unsafe {
         raw::RedisModule_SetCommandInfo
     }) else {
@@ -191,8 +197,11 @@ pub fn register(ctx: *mut raw::RedisModuleCtx, commands: &[Command]) {
             args: args.as_mut_ptr(),
         };
         // The server copies what it keeps.
+        // SAFETY: the loading module's context and a static C string.
         let handle = unsafe { get_command(ctx, command.name.as_ptr()) };
         let ok =
+            // SAFETY: a handle the server just answered; `info` and what
+            // it points to outlive the call.
             !handle.is_null() && unsafe { set_info(handle, &info) } == raw::REDISMODULE_OK as c_int;
         if !ok {
             log(

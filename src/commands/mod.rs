@@ -14,9 +14,11 @@ use redis_module::raw;
 use std::borrow::Cow;
 use std::ffi::{c_int, CStr};
 
+use crate::compat;
+use crate::datatype::{self, BucketKey, WrongType};
 use crate::guard::contain;
 use crate::parse::ArgError;
-use crate::server::{api, log, Args, Ctx, Key, KeyValue};
+use crate::server::{api, log, Args, Ctx};
 use crate::token_bucket::Verdict;
 
 /// What a command answers.
@@ -28,6 +30,12 @@ pub enum Reply {
     Error(Cow<'static, str>),
     WrongType,
     WrongArity,
+}
+
+impl From<WrongType> for Reply {
+    fn from(_: WrongType) -> Reply {
+        Reply::WrongType
+    }
 }
 
 impl From<ArgError> for Reply {
@@ -75,9 +83,11 @@ fn dispatch(
     argc: c_int,
     run: fn(Ctx, Args) -> Reply,
 ) -> c_int {
+    // SAFETY: the context the server passed to this command call.
     let Some(ctx) = (unsafe { Ctx::new(ctx) }) else {
         return raw::REDISMODULE_ERR as c_int;
     };
+    // SAFETY: the server passes `argc` strings that live through the call.
     let args = unsafe { Args::new(argv, argc) };
     let reply = contain(Reply::internal_error(), || run(ctx, args));
     contain((), || reply.send(ctx));
@@ -171,6 +181,8 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
 /// command info where the server supports it.
 pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
     for command in &COMMANDS {
+        // SAFETY: the loading module's context; the name and flags are
+        // static C strings; the handler contains its panics.
         let status = unsafe {
             api!(RedisModule_CreateCommand)(
                 ctx,
@@ -201,6 +213,8 @@ pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
 /// from their flags: without this, `+@read` would not grant CHARON.PEEK.
 /// Logged once where the server cannot.
 fn set_acl_categories(ctx: *mut raw::RedisModuleCtx) {
+    // SAFETY: copying a function pointer out of the server's table takes no
+    // reference.
     let functions = unsafe {
         (
             raw::RedisModule_SetCommandACLCategories,
@@ -215,7 +229,10 @@ fn set_acl_categories(ctx: *mut raw::RedisModuleCtx) {
         );
         return;
     };
+    // SAFETY: copying a function pointer out of the server's table takes no
+    // reference.
     let own = match unsafe { raw::RedisModule_AddACLCategory } {
+        // SAFETY: the loading module's context and a static C string.
         Some(add) => (unsafe { add(ctx, ACL_CATEGORY.as_ptr()) }) == raw::REDISMODULE_OK as c_int,
         None => false,
     };
@@ -237,8 +254,11 @@ fn set_acl_categories(ctx: *mut raw::RedisModuleCtx) {
             command.acl.to_string_lossy().into_owned()
         };
         let categories = crate::server::c_string(&categories);
+        // SAFETY: the loading module's context and a static C string.
         let handle = unsafe { get(ctx, command.name.as_ptr()) };
         if handle.is_null()
+            // SAFETY: a command handle the server just answered, and a C
+            // string it copies.
             || unsafe { set(handle, categories.as_ptr()) } != raw::REDISMODULE_OK as c_int
         {
             log(
@@ -256,39 +276,41 @@ fn set_acl_categories(ctx: *mut raw::RedisModuleCtx) {
 /// The module's ACL category: one name root everywhere.
 const ACL_CATEGORY: &CStr = c"charon";
 
-/// After a command changed the bucket under `key`: see `publish`, with the
-/// bucket's packed state replicated. False if the key holds no bucket.
-fn publish_bucket(
-    ctx: Ctx,
-    key: &mut Key,
-    key_name: *mut raw::RedisModuleString,
-    event: &CStr,
-) -> bool {
-    let KeyValue::Bucket(bucket) = key.value() else {
+/// The preamble every command on a key shares: the arity checked, the key
+/// (always at position 1) opened, and its type checked before any other
+/// argument is read, so that a key of another type answers `WRONGTYPE`
+/// whatever the arguments say. `Ok(None)`: opened for reading and missing.
+fn open_key(ctx: Ctx, args: Args, arity_ok: bool, write: bool) -> Result<Option<BucketKey>, Reply> {
+    if !arity_ok {
+        return Err(Reply::WrongArity);
+    }
+    Ok(BucketKey::open(ctx, args.raw(1), write)?)
+}
+
+/// `open_key` for a command that writes: the server always opens the key.
+fn open_for_write(ctx: Ctx, args: Args, arity_ok: bool) -> Result<BucketKey, Reply> {
+    open_key(ctx, args, arity_ok, true)?.ok_or_else(Reply::internal_error)
+}
+
+/// After a command changed the bucket under `key`: the key expires when the
+/// bucket is full again, `WATCH`ers and client caches learn of the change,
+/// a keyspace event fires, and the new state (never the decision) is
+/// propagated. False if the key holds no bucket.
+fn publish_bucket(ctx: Ctx, key: &mut BucketKey, event: &CStr) -> bool {
+    let name = key.name();
+    let Some(bucket) = key.bucket() else {
         return false;
     };
     let full_at = bucket.full_at_ms();
-    let packed = bucket.pack();
-    publish(ctx, key, key_name, event, full_at, Some(packed.as_bytes()));
+    datatype::replicate_state(ctx, name, bucket);
+    announce(ctx, key, event, full_at);
     true
 }
 
-/// After a command changed a bucket: the key expires when the bucket is
-/// full again, `WATCH`ers and client caches learn of the change, a keyspace
-/// event fires, and the new state (never the decision) is propagated.
-/// `packed` None means the command replicates itself verbatim.
-fn publish(
-    ctx: Ctx,
-    key: &mut Key,
-    key_name: *mut raw::RedisModuleString,
-    event: &CStr,
-    full_at_ms: i64,
-    packed: Option<&[u8]>,
-) {
+/// The expiry, the `WATCH` signal and the keyspace event of a changed
+/// bucket (what `publish_bucket` does, less the replication).
+fn announce(ctx: Ctx, key: &mut BucketKey, event: &CStr, full_at_ms: i64) {
     key.expire_at(full_at_ms);
-    ctx.signal_modified(key_name);
-    ctx.notify(event, key_name);
-    if let Some(packed) = packed {
-        ctx.replicate_state(key_name, packed);
-    }
+    ctx.signal_modified(key.name());
+    ctx.notify(compat::event_class(), event, key.name());
 }

@@ -1,28 +1,21 @@
 //! `CHARON.REFUND key tokens`: gives tokens back, never above capacity.
 
-use super::{publish_bucket, Reply};
+use super::{open_for_write, publish_bucket, Reply};
+use crate::compat;
 use crate::metrics;
 use crate::parse::{self, ArgError};
-use crate::server::{Args, Ctx, KeyValue};
+use crate::server::{Args, Ctx};
 
 pub fn run(ctx: Ctx, args: Args) -> Reply {
-    if args.len() != 3 {
-        return Reply::WrongArity;
-    }
-    let key_name = args.raw(1);
-    let Some(mut key) = ctx.open_key(key_name, true) else {
-        return Reply::internal_error();
-    };
-    let stored = match key.value() {
-        KeyValue::Empty => None,
-        KeyValue::Bucket(bucket) => Some(bucket),
-        KeyValue::OtherType => return Reply::WrongType,
+    let mut key = match open_for_write(ctx, args, args.len() == 3) {
+        Ok(key) => key,
+        Err(reply) => return reply,
     };
     let Some(tokens) = parse::positive(args.bytes(2)) else {
         return ArgError::Tokens.into();
     };
     // No key is a full bucket: nothing to give back to.
-    let Some(bucket) = stored else {
+    let Some(bucket) = key.bucket() else {
         return Reply::Null;
     };
     metrics::count(&metrics::REFUNDS);
@@ -31,10 +24,10 @@ pub fn run(ctx: Ctx, args: Args) -> Reply {
     if bucket.is_full() {
         // A full bucket is the same as no key: free it now.
         key.delete();
-        ctx.signal_modified(key_name);
-        ctx.notify(c"charon.refund", key_name);
-        ctx.replicate_del(key_name);
-    } else if !publish_bucket(ctx, &mut key, key_name, c"charon.refund") {
+        ctx.signal_modified(key.name());
+        ctx.notify(compat::event_class(), c"charon.refund", key.name());
+        ctx.replicate_del(key.name());
+    } else if !publish_bucket(ctx, &mut key, c"charon.refund") {
         return Reply::internal_error();
     }
     Reply::Integer(remaining)
