@@ -426,6 +426,29 @@ impl Bucket {
         Verdict::of(self.bands.iter().map(|band| band.refilled(elapsed)), cost)
     }
 
+    /// Every band as it stands at `now_ms`: `capacity refill period_ms
+    /// tokens reset_after_ms` (`CHARON.INSPECT`). Every value fits: limits
+    /// are at most `i64::MAX`, and so are times (saturated, for a limit
+    /// stored before the range was narrowed).
+    pub fn inspect(&self, now_ms: i64) -> Vec<[i64; 5]> {
+        let elapsed = token_bucket::elapsed_ms(self.updated_at_ms, now_ms);
+        let field = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.bands
+            .iter()
+            .map(|band| {
+                let band = band.refilled(elapsed);
+                let limit = band.limit();
+                [
+                    field(limit.capacity()),
+                    field(limit.refill()),
+                    field(limit.period_ms()),
+                    field(band.tokens()),
+                    field(band.reset_after_ms()),
+                ]
+            })
+            .collect()
+    }
+
     /// Gives `tokens` back to every band at `now_ms`, never above capacity;
     /// answers the whole tokens remaining (of the band with the fewest).
     pub fn refund(&mut self, tokens: u64, now_ms: i64) -> u64 {

@@ -4,8 +4,14 @@
 //! uses): base 10, an optional `-`, no `+`, no leading zeros, no spaces, and
 //! within `i64`. Periods take an optional unit suffix.
 
+use crate::bucket::MAX_BANDS;
 use crate::token_bucket::{Limit, MAX_PARAM};
 use thiserror::Error;
+
+/// The longest time an accepted limit or wait may produce, in ms (2^62, 146
+/// million years): every reply field, the deepest reservation and `now +
+/// TTL` then fit in a signed 64-bit integer, so no time is ever saturated.
+pub const MAX_TIME_MS: u64 = 1 << 62;
 
 /// A bad argument: the message names the argument, as Redis users expect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
@@ -22,6 +28,24 @@ pub enum ArgError {
     Cost,
     #[error("ERR tokens must be a positive integer")]
     Tokens,
+    #[error("ERR syntax error")]
+    Syntax,
+    #[error("ERR too many limits: at most {MAX_BANDS} bands")]
+    TooManyLimits,
+    #[error("ERR limit is out of range: refilling its capacity would take more than 2^62 ms")]
+    LimitRange,
+    #[error("ERR maxwait must be a non-negative integer")]
+    MaxWait,
+    #[error("ERR maxwait is out of range")]
+    MaxWaitRange,
+    #[error("ERR MAXWAIT is required")]
+    MaxWaitMissing,
+    #[error("ERR timeout must be a non-negative integer")]
+    Timeout,
+    #[error("ERR timeout is out of range")]
+    TimeoutRange,
+    #[error("ERR TIMEOUT is required")]
+    TimeoutMissing,
 }
 
 /// Parses an integer exactly as Redis's `string2ll` does.
@@ -98,13 +122,147 @@ pub fn period_ms(bytes: &[u8]) -> Result<u64, ArgError> {
         .ok_or(ArgError::PeriodRange)
 }
 
-/// The limit given by `capacity refill period` arguments.
+/// The limit given by `capacity refill period` arguments. Refused when
+/// refilling it from empty would take more than `MAX_TIME_MS`: the longest
+/// time it can produce in a reply.
 pub fn limit(capacity: &[u8], refill: &[u8], period: &[u8]) -> Result<Limit, ArgError> {
     let capacity = positive(capacity).ok_or(ArgError::Capacity)?;
     let refill = positive(refill).ok_or(ArgError::Refill)?;
     let period = period_ms(period)?;
+    let fill_ms = (u128::from(capacity) * u128::from(period)).div_ceil(u128::from(refill));
+    if fill_ms > u128::from(MAX_TIME_MS) {
+        return Err(ArgError::LimitRange);
+    }
     // All three are within 1..=MAX_PARAM, which is what Limit accepts.
     Limit::new(capacity, refill, period).ok_or(ArgError::Capacity)
+}
+
+/// The keyword that bounds a wait, for the commands that take one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitKeyword {
+    /// `CHARON.RATE`: no wait.
+    None,
+    /// `CHARON.RESERVE ... MAXWAIT ms`.
+    MaxWait,
+    /// `CHARON.ACQUIRE ... TIMEOUT ms`.
+    Timeout,
+}
+
+/// The limits of one call, in call order (at least one, at most
+/// `MAX_BANDS`), kept on the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    limits: [Limit; MAX_BANDS],
+    len: usize,
+}
+
+impl Limits {
+    fn one(limit: Limit) -> Limits {
+        Limits {
+            limits: [limit; MAX_BANDS],
+            len: 1,
+        }
+    }
+
+    fn push(&mut self, limit: Limit) -> Result<(), ArgError> {
+        let slot = self
+            .limits
+            .get_mut(self.len)
+            .ok_or(ArgError::TooManyLimits)?;
+        *slot = limit;
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn as_slice(&self) -> &[Limit] {
+        &self.limits[..self.len]
+    }
+}
+
+/// A decision's arguments after the key:
+/// `capacity refill period [cost] [LIMIT capacity refill period]...`, and
+/// for RESERVE and ACQUIRE their wait bound, anywhere after the cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub limits: Limits,
+    pub cost: u64,
+    /// The `MAXWAIT` or `TIMEOUT` value; `None` for `WaitKeyword::None`.
+    pub wait_ms: Option<u64>,
+}
+
+fn is_keyword(word: &[u8]) -> bool {
+    [&b"LIMIT"[..], b"MAXWAIT", b"TIMEOUT"]
+        .iter()
+        .any(|keyword| word.eq_ignore_ascii_case(keyword))
+}
+
+/// Parses a decision's arguments after the key (`count` of them, read with
+/// `arg`), left to right: the first error met is the one answered. The
+/// caller has checked that the first limit's three arguments are there.
+pub fn request<'a>(
+    count: usize,
+    arg: impl Fn(usize) -> &'a [u8],
+    keyword: WaitKeyword,
+) -> Result<Request, ArgError> {
+    if count < 3 {
+        return Err(ArgError::Syntax);
+    }
+    let mut limits = Limits::one(limit(arg(0), arg(1), arg(2))?);
+    let mut i = 3;
+    let mut cost = 1;
+    if i < count && !is_keyword(arg(i)) {
+        cost = non_negative(arg(i)).ok_or(ArgError::Cost)?;
+        i += 1;
+    }
+    let (wait_word, wait_error, wait_range, wait_missing): (&[u8], _, _, _) = match keyword {
+        WaitKeyword::None => (b"", ArgError::Syntax, ArgError::Syntax, None),
+        WaitKeyword::MaxWait => (
+            b"MAXWAIT",
+            ArgError::MaxWait,
+            ArgError::MaxWaitRange,
+            Some(ArgError::MaxWaitMissing),
+        ),
+        WaitKeyword::Timeout => (
+            b"TIMEOUT",
+            ArgError::Timeout,
+            ArgError::TimeoutRange,
+            Some(ArgError::TimeoutMissing),
+        ),
+    };
+    let mut wait_ms = None;
+    while i < count {
+        let word = arg(i);
+        if word.eq_ignore_ascii_case(b"LIMIT") {
+            if count - i < 4 {
+                return Err(ArgError::Syntax);
+            }
+            if limits.len == MAX_BANDS {
+                return Err(ArgError::TooManyLimits);
+            }
+            limits.push(limit(arg(i + 1), arg(i + 2), arg(i + 3))?)?;
+            i += 4;
+        } else if !wait_word.is_empty() && word.eq_ignore_ascii_case(wait_word) {
+            if wait_ms.is_some() || count - i < 2 {
+                return Err(ArgError::Syntax);
+            }
+            let ms = non_negative(arg(i + 1)).ok_or(wait_error)?;
+            if ms > MAX_TIME_MS {
+                return Err(wait_range);
+            }
+            wait_ms = Some(ms);
+            i += 2;
+        } else {
+            return Err(ArgError::Syntax);
+        }
+    }
+    if let (None, Some(missing)) = (wait_ms, wait_missing) {
+        return Err(missing);
+    }
+    Ok(Request {
+        limits,
+        cost,
+        wait_ms,
+    })
 }
 
 /// An optional cost argument (default 1).
@@ -185,5 +343,83 @@ mod tests {
         assert_eq!(cost(None), Ok(1));
         assert_eq!(cost(Some(b"0")), Ok(0));
         assert!(ArgError::Capacity.to_string().starts_with("ERR capacity"));
+    }
+
+    fn parse(text: &str, keyword: WaitKeyword) -> Result<Request, ArgError> {
+        let words: Vec<&[u8]> = text.split(' ').map(str::as_bytes).collect();
+        request(words.len(), |i| words[i], keyword)
+    }
+
+    fn bands(request: &Request) -> Vec<(u64, u64, u64)> {
+        let limits = request.limits.as_slice();
+        limits
+            .iter()
+            .map(|l| (l.capacity(), l.refill(), l.period_ms()))
+            .collect()
+    }
+
+    #[test]
+    fn limit_groups_and_waits() {
+        use WaitKeyword::*;
+        let r = parse("10 10 1s LIMIT 1000 1000 1d", None).unwrap();
+        assert_eq!(bands(&r), [(10, 10, 1000), (1000, 1000, 86_400_000)]);
+        assert_eq!((r.cost, r.wait_ms), (1, Option::None));
+        let r = parse("10 10 1s 3 limit 5 1 1m", None).unwrap();
+        assert_eq!((bands(&r).len(), r.cost), (2, 3));
+        let r = parse("1 10 1s maxwait 250 LIMIT 2 2 1s", MaxWait).unwrap();
+        assert_eq!((bands(&r).len(), r.cost, r.wait_ms), (2, 1, Some(250)));
+        let r = parse("1 10 1s 2 TIMEOUT 0", Timeout).unwrap();
+        assert_eq!((r.cost, r.wait_ms), (2, Some(0)));
+        for (text, keyword, error) in [
+            ("1 1 1 LIMIT 1 1", None, ArgError::Syntax),
+            ("1 1 1 LIMIT 1 1 1 2", None, ArgError::Syntax),
+            ("1 1 1 1 2", None, ArgError::Syntax),
+            ("1 1 1 1 BOGUS", None, ArgError::Syntax),
+            // Right after the first limit, a word that is no keyword is
+            // the cost.
+            ("1 1 1 BOGUS", None, ArgError::Cost),
+            ("1 1 1 x", None, ArgError::Cost),
+            ("1 1 1 MAXWAIT 5", None, ArgError::Syntax),
+            ("1 1 1 LIMIT 0 1 1", None, ArgError::Capacity),
+            ("1 1 1", MaxWait, ArgError::MaxWaitMissing),
+            ("1 1 1 MAXWAIT", MaxWait, ArgError::Syntax),
+            ("1 1 1 MAXWAIT -1", MaxWait, ArgError::MaxWait),
+            ("1 1 1 MAXWAIT 1 MAXWAIT 1", MaxWait, ArgError::Syntax),
+            (
+                "1 1 1 MAXWAIT 4611686018427387905",
+                MaxWait,
+                ArgError::MaxWaitRange,
+            ),
+            ("1 1 1 TIMEOUT 5", MaxWait, ArgError::Syntax),
+            ("1 1 1", Timeout, ArgError::TimeoutMissing),
+            ("1 1 1 TIMEOUT x", Timeout, ArgError::Timeout),
+            // The first error from the left.
+            ("0 1 1 BOGUS", None, ArgError::Capacity),
+            ("1 1 1 2 BOGUS LIMIT 0 1 1", None, ArgError::Syntax),
+            ("1 1 1 2 LIMIT 0 1 1 BOGUS", None, ArgError::Capacity),
+        ] {
+            assert_eq!(parse(text, keyword), Err(error), "{text}");
+        }
+        let sixteen = "1 1 1".to_string() + &" LIMIT 1 1 1".repeat(15);
+        assert_eq!(bands(&parse(&sixteen, None).unwrap()).len(), 16);
+        let seventeen = sixteen + " LIMIT 1 1 1";
+        assert_eq!(parse(&seventeen, None), Err(ArgError::TooManyLimits));
+    }
+
+    #[test]
+    fn limits_that_would_saturate_a_time_are_refused() {
+        // Refilling 2 tokens at 1 per 2^63-1 ms: twice what a reply holds.
+        assert_eq!(
+            limit(b"2", b"1", b"9223372036854775807"),
+            Err(ArgError::LimitRange)
+        );
+        // The bound itself is accepted, one more millisecond is not.
+        assert!(limit(b"1", b"1", b"4611686018427387904").is_ok());
+        assert_eq!(
+            limit(b"1", b"1", b"4611686018427387905"),
+            Err(ArgError::LimitRange)
+        );
+        assert!(limit(b"1000000000000", b"1000000000000", b"3650d").is_ok());
+        assert!(limit(b"9223372036854775807", b"9223372036854775807", b"1").is_ok());
     }
 }

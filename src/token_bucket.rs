@@ -256,7 +256,7 @@ pub fn elapsed_ms(since_ms: i64, now_ms: i64) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Verdict {
     pub limited: bool,
-    /// The capacity (of the most constrained band).
+    /// The capacity of the binding band.
     pub limit: u64,
     /// Whole tokens left after this request.
     pub remaining: u64,
@@ -267,38 +267,58 @@ pub struct Verdict {
 
 impl Verdict {
     /// The verdict for a request of `cost` against `bands` as they stand
-    /// before it: allowed when every band holds `cost`. `remaining` and
-    /// `limit` come from the band left with the fewest tokens, the times from
-    /// the band that waits longest. Bands are given as an iterator so that
-    /// callers can compute them on the fly, without a buffer.
+    /// before it: allowed when every band holds `cost`. Every field comes
+    /// from one band, the binding one, so that the reply makes one coherent
+    /// set of HTTP headers (see `binding`). Bands are given as an iterator
+    /// so that callers can compute them on the fly, without a buffer.
     pub fn of(bands: impl Iterator<Item = Band> + Clone, cost: u64) -> Verdict {
         let limited = !bands.clone().all(|band| band.allows(cost));
         let takes = !limited && cost > 0;
-        let mut tightest: Option<(u64, u64)> = None;
-        let mut reset_after_ms = 0;
-        // None once a band can never hold `cost`.
-        let mut retry_after_ms = Some(0);
-        for band in bands {
+        let band = binding(bands, cost, limited);
+        if limited {
+            Verdict {
+                limited,
+                limit: band.limit.capacity(),
+                remaining: band.tokens(),
+                retry_after_ms: band.wait_for(cost),
+                reset_after_ms: band.reset_after_ms(),
+            }
+        } else {
             let after = if takes { band.taken(cost) } else { band };
-            let key = (after.tokens(), after.limit.capacity());
-            if tightest.is_none_or(|t| key < t) {
-                tightest = Some(key);
+            Verdict {
+                limited,
+                limit: after.limit.capacity(),
+                remaining: after.tokens(),
+                retry_after_ms: None,
+                reset_after_ms: after.reset_after_ms(),
             }
-            reset_after_ms = reset_after_ms.max(after.reset_after_ms());
-            if limited {
-                retry_after_ms = retry_after_ms
-                    .and_then(|longest: u64| band.wait_for(cost).map(|wait| wait.max(longest)));
-            }
-        }
-        let (remaining, limit) = tightest.expect("a bucket has at least one band");
-        Verdict {
-            limited,
-            limit,
-            remaining,
-            retry_after_ms: if limited { retry_after_ms } else { None },
-            reset_after_ms,
         }
     }
+}
+
+/// The band a reply is taken from. Limited: a band that can never hold
+/// `cost` (the first), else the band that waits longest; allowed: the band
+/// left with the fewest whole tokens. Ties go to the first in call order.
+pub fn binding(bands: impl Iterator<Item = Band>, cost: u64, limited: bool) -> Band {
+    let mut best: Option<Band> = None;
+    for band in bands {
+        let better = match best {
+            None => true,
+            // A band whose capacity is below the cost binds first (its
+            // wait is None), and the first of those stays.
+            Some(held) if limited => match (held.wait_for(cost), band.wait_for(cost)) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(held), Some(wait)) => wait > held,
+            },
+            // The same cost comes off every band: compare before it.
+            Some(held) => band.tokens() < held.tokens(),
+        };
+        if better {
+            best = Some(band);
+        }
+    }
+    best.expect("a bucket has at least one band")
 }
 
 /// The result of a request against a bucket.
@@ -541,5 +561,43 @@ mod tests {
         let d = decide(&after, 2);
         assert!(d.verdict.limited);
         assert_eq!(d.verdict.retry_after_ms, Some(30_000));
+        assert_eq!((d.verdict.limit, d.verdict.remaining), (2, 1));
+        assert_eq!(d.verdict.reset_after_ms, 30_000);
+    }
+
+    #[test]
+    fn the_reply_comes_from_one_binding_band() {
+        // Allowed: the band left with the fewest tokens, its own reset.
+        let second = limit(10, 10, 1000);
+        let day = limit(1000, 1000, 86_400_000);
+        let d = decide(&[Band::full(second), Band::full(day)], 1);
+        assert_eq!(
+            d.verdict,
+            Verdict {
+                limited: false,
+                limit: 10,
+                remaining: 9,
+                retry_after_ms: None,
+                reset_after_ms: 100
+            }
+        );
+        // Limited: the longest wait, ties to the first in call order.
+        let a = Band::full(limit(5, 1, 1000)).taken(5);
+        let b = Band::full(limit(7, 2, 2000)).taken(7);
+        let d = decide(&[a, b], 1);
+        assert_eq!((d.verdict.limit, d.verdict.retry_after_ms), (5, Some(1000)));
+        let d = decide(&[b, a], 1);
+        assert_eq!((d.verdict.limit, d.verdict.retry_after_ms), (7, Some(1000)));
+        // A band that can never hold the cost binds first.
+        let small = Band::full(limit(2, 1, 1000));
+        let d = decide(&[a, small], 3);
+        assert_eq!(
+            (
+                d.verdict.limit,
+                d.verdict.remaining,
+                d.verdict.retry_after_ms
+            ),
+            (2, 2, None)
+        );
     }
 }

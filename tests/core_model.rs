@@ -1,6 +1,6 @@
 //! Property tests of the token-bucket core (`token_bucket`) against a
-//! reference model written from the contract (SPEC.md, section 2) in exact
-//! rational arithmetic.
+//! reference model written from the contract (the README's command
+//! reference) in exact rational arithmetic.
 //!
 //! The model shares no code and no formula with the core: it holds the tokens
 //! of a bucket as an exact rational number together with the time they were
@@ -564,10 +564,35 @@ fn check_decision(bands: &[Band], cost: u64, d: &Decision) -> Result<(), TestCas
         }
         None => bands.to_vec(),
     };
-    let fewest = after.iter().map(Band::tokens).min().unwrap();
-    prop_assert_eq!(v.remaining, fewest);
+    // Every field from one binding band, chosen here band by band: allowed,
+    // the first band left with the fewest tokens; limited, the first band
+    // that can never hold `cost`, else the first that waits longest.
+    let first_min = |key: &dyn Fn(&Band) -> u64| {
+        (0..after.len()).fold(0, |best, i| {
+            if key(&after[i]) < key(&after[best]) {
+                i
+            } else {
+                best
+            }
+        })
+    };
+    let binding = if allowed {
+        first_min(&|b: &Band| b.tokens())
+    } else {
+        match bands.iter().position(|b| cost > b.limit().capacity()) {
+            Some(never) => never,
+            None => first_min(&|b: &Band| u64::MAX - b.wait_for(cost).unwrap()),
+        }
+    };
+    let band = after[binding];
+    prop_assert_eq!(v.limit, band.limit().capacity());
+    prop_assert_eq!(v.remaining, band.tokens());
+    prop_assert_eq!(v.reset_after_ms, band.reset_after_ms());
+    if !allowed {
+        prop_assert_eq!(v.retry_after_ms, band.wait_for(cost));
+    }
     prop_assert!(v.reset_after_ms <= MS_MAX);
-    prop_assert_eq!(v.reset_after_ms == 0, after.iter().all(Band::is_full));
+    prop_assert_eq!(v.reset_after_ms == 0, band.is_full());
     Ok(())
 }
 

@@ -13,11 +13,15 @@ pub enum ArgKind {
     Key,
     Integer,
     String,
+    /// A group of arguments after a token (`LIMIT capacity refill period`).
+    Block(&'static [Arg]),
 }
 
 pub struct Arg {
     name: &'static CStr,
     kind: ArgKind,
+    /// The keyword that introduces the argument, if any.
+    token: Option<&'static CStr>,
     optional: bool,
     multiple: bool,
 }
@@ -26,10 +30,25 @@ const fn arg(name: &'static CStr, kind: ArgKind) -> Arg {
     Arg {
         name,
         kind,
+        token: None,
         optional: false,
         multiple: false,
     }
 }
+
+const LIMIT_ARGS: [Arg; 3] = [
+    arg(c"capacity", ArgKind::Integer),
+    arg(c"refill", ArgKind::Integer),
+    arg(c"period", ArgKind::String),
+];
+
+/// `[LIMIT capacity refill period]...`: each adds a band.
+const LIMIT_BLOCK: Arg = Arg {
+    token: Some(c"LIMIT"),
+    optional: true,
+    multiple: true,
+    ..arg(c"limit", ArgKind::Block(&LIMIT_ARGS))
+};
 
 const KEY: Arg = arg(c"key", ArgKind::Key);
 
@@ -44,8 +63,8 @@ pub struct Docs {
 const SINCE: &CStr = c"0.1.0";
 
 pub const RATE: Docs = Docs {
-    summary: c"Takes `cost` tokens from a token bucket if it holds them; replies limited, limit, remaining, retry-after ms, reset-after ms.",
-    complexity: c"O(1)",
+    summary: c"Takes `cost` tokens from every band of a token bucket if each holds them, else nothing; replies limited, limit, remaining, retry-after ms, reset-after ms of the binding band.",
+    complexity: c"O(N) where N is the number of limits (at most 16)",
     arity: -5,
     key_flags: raw::REDISMODULE_CMD_KEY_RW
         | raw::REDISMODULE_CMD_KEY_ACCESS
@@ -59,7 +78,16 @@ pub const RATE: Docs = Docs {
             optional: true,
             ..arg(c"cost", ArgKind::Integer)
         },
+        LIMIT_BLOCK,
     ],
+};
+
+pub const INSPECT: Docs = Docs {
+    summary: c"Replies every band of a bucket as it stands now: capacity, refill, period ms, tokens, reset-after ms.",
+    complexity: c"O(N) where N is the number of bands",
+    arity: 2,
+    key_flags: raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS,
+    args: &[KEY],
 };
 
 pub const PEEK: Docs = Docs {
@@ -134,7 +162,13 @@ fn key_specs(flags: u32) -> [raw::RedisModuleCommandKeySpec; 2] {
     specs
 }
 
-fn args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
+/// The server's form of `args`, ended by an all-zero entry. The lists of
+/// blocks' arguments are kept in `store`, which must outlive the use of the
+/// answer (a `Vec`'s buffer stays put when the `Vec` itself moves).
+fn args(
+    args: &[Arg],
+    store: &mut Vec<Vec<raw::RedisModuleCommandArg>>,
+) -> Vec<raw::RedisModuleCommandArg> {
     let mut out: Vec<raw::RedisModuleCommandArg> = args
         .iter()
         .map(|arg| {
@@ -145,7 +179,16 @@ fn args(args: &[Arg]) -> Vec<raw::RedisModuleCommandArg> {
                 ArgKind::Key => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
                 ArgKind::Integer => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
                 ArgKind::String => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+                ArgKind::Block(_) => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK,
             };
+            if let ArgKind::Block(inner) = arg.kind {
+                let mut inner = self::args(inner, store);
+                raw_arg.subargs = inner.as_mut_ptr();
+                store.push(inner);
+            }
+            if let Some(token) = arg.token {
+                raw_arg.token = token.as_ptr();
+            }
             raw_arg.key_spec_index = if matches!(arg.kind, ArgKind::Key) {
                 0
             } else {
@@ -184,7 +227,8 @@ pub fn register(ctx: *mut raw::RedisModuleCtx, commands: &[Command]) {
     for command in commands {
         let docs = &command.docs;
         let mut specs = key_specs(docs.key_flags);
-        let mut args = args(docs.args);
+        let mut store = Vec::new();
+        let mut args = args(docs.args, &mut store);
         let info = raw::RedisModuleCommandInfo {
             version: &INFO_VERSION,
             summary: docs.summary.as_ptr(),

@@ -5,6 +5,7 @@
 //! still answer with a clean error.
 
 mod docs;
+mod inspect;
 mod peek;
 mod rate;
 mod refund;
@@ -24,6 +25,9 @@ use crate::token_bucket::Verdict;
 /// What a command answers.
 pub enum Reply {
     Verdict(Verdict),
+    /// `CHARON.INSPECT`: per band, `capacity refill period_ms tokens
+    /// reset_after_ms`.
+    Bands(Vec<[i64; 5]>),
     Integer(u64),
     Null,
     Ok,
@@ -60,6 +64,15 @@ impl Reply {
                 ctx.reply_i64(as_reply(verdict.remaining));
                 ctx.reply_i64(verdict.retry_after_ms.map_or(-1, as_reply));
                 ctx.reply_i64(as_reply(verdict.reset_after_ms));
+            }
+            Reply::Bands(bands) => {
+                ctx.reply_array(bands.len());
+                for band in bands {
+                    ctx.reply_array(band.len());
+                    for field in band {
+                        ctx.reply_i64(field);
+                    }
+                }
             }
             Reply::Integer(value) => ctx.reply_i64(as_reply(value)),
             Reply::Null => ctx.reply_null(),
@@ -108,6 +121,7 @@ macro_rules! shim {
 
 shim!(rate_command, rate::run);
 shim!(peek_command, peek::run);
+shim!(inspect_command, inspect::run);
 shim!(refund_command, refund::run);
 shim!(setstate_command, setstate::run);
 
@@ -133,9 +147,9 @@ pub struct Command {
 }
 
 #[cfg(not(feature = "test-panic"))]
-const COMMAND_COUNT: usize = 4;
-#[cfg(feature = "test-panic")]
 const COMMAND_COUNT: usize = 5;
+#[cfg(feature = "test-panic")]
+const COMMAND_COUNT: usize = 6;
 
 pub const COMMANDS: [Command; COMMAND_COUNT] = [
     Command {
@@ -151,6 +165,13 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
         flags: c"readonly fast",
         acl: c"read fast",
         docs: docs::PEEK,
+    },
+    Command {
+        name: c"CHARON.INSPECT",
+        handler: Some(inspect_command),
+        flags: c"readonly fast",
+        acl: c"read fast",
+        docs: docs::INSPECT,
     },
     Command {
         name: c"CHARON.REFUND",

@@ -1,26 +1,23 @@
-//! `CHARON.RATE key capacity refill period [cost]`: the decision.
+//! `CHARON.RATE key capacity refill period [cost] [LIMIT capacity refill
+//! period]...`: the decision, over every band at once.
 
 use super::{open_for_write, publish_bucket, Reply};
 use crate::bucket::{self, Change};
 use crate::metrics;
-use crate::parse;
+use crate::parse::{self, WaitKeyword};
 use crate::server::{Args, Ctx};
 
 pub fn run(ctx: Ctx, args: Args) -> Reply {
-    let mut key = match open_for_write(ctx, args, (5..=6).contains(&args.len())) {
+    let mut key = match open_for_write(ctx, args, args.len() >= 5) {
         Ok(key) => key,
         Err(reply) => return reply,
     };
-    let limit = match parse::limit(args.bytes(2), args.bytes(3), args.bytes(4)) {
-        Ok(limit) => limit,
+    let request = match parse::request(args.len() - 2, |i| args.bytes(i + 2), WaitKeyword::None) {
+        Ok(request) => request,
         Err(error) => return error.into(),
     };
-    let cost = match parse::cost(args.get(5)) {
-        Ok(cost) => cost,
-        Err(error) => return error.into(),
-    };
-
-    let (verdict, change) = bucket::rate(key.bucket(), &[limit], cost, ctx.now_ms());
+    let limits = request.limits.as_slice();
+    let (verdict, change) = bucket::rate(key.bucket(), limits, request.cost, ctx.now_ms());
     metrics::decision(verdict.limited);
     // Only a request that took tokens changes anything: limited requests and
     // cost 0 leave the value and its TTL as they were and replicate nothing.
