@@ -20,7 +20,7 @@
 use charon::bucket::{self, BandFields, Bucket, Change, StateError, MAX_BANDS};
 use charon::formats::packed::{pack, unpack};
 use charon::formats::rdb::{self as encoding, DecodeError, Values, ENCVER};
-use charon::parse::{self, ArgError};
+use charon::parse::{self, ArgError, WaitKeyword};
 use charon::token_bucket::{self, Band, Decision, Level, Limit, MAX_PARAM};
 
 // ------------------------------------------------------------------ parsing
@@ -120,6 +120,10 @@ fn limit_reference(capacity: &[u8], refill: &[u8], period: &[u8]) -> Result<Limi
     let capacity = positive_reference(capacity).ok_or(ArgError::Capacity)?;
     let refill = positive_reference(refill).ok_or(ArgError::Refill)?;
     let period = period_reference(period)?;
+    // Refused when refilling from empty would take more than 2^62 ms.
+    if u128::from(capacity) * u128::from(period) > u128::from(refill) << 62 {
+        return Err(ArgError::LimitRange);
+    }
     Ok(Limit::new(capacity, refill, period).expect("every parsed limit is in range"))
 }
 
@@ -169,6 +173,52 @@ pub fn parse_args(data: &[u8]) {
             parse::cost(Some(cost)),
             non_negative_reference(cost).ok_or(ArgError::Cost)
         );
+    }
+
+    // The whole grammar (`LIMIT` groups, `MAXWAIT`, `TIMEOUT`), words split
+    // on spaces: never a panic, a clean error, or a request that reads back
+    // the same from its own canonical spelling.
+    let words: Vec<&[u8]> = data.split(|&b| b == b' ').take(80).collect();
+    for keyword in [
+        WaitKeyword::None,
+        WaitKeyword::MaxWait,
+        WaitKeyword::Timeout,
+    ] {
+        match parse::request(words.len(), |i| words[i], keyword) {
+            Err(error) => assert_reply_error(error),
+            Ok(request) => {
+                let limits = request.limits.as_slice();
+                assert!((1..=MAX_BANDS).contains(&limits.len()));
+                assert_eq!(parse::limit(words[0], words[1], words[2]), Ok(limits[0]));
+                let mut canonical: Vec<String> = Vec::new();
+                for (i, limit) in limits.iter().enumerate() {
+                    if i > 0 {
+                        canonical.push("LIMIT".into());
+                    }
+                    canonical.push(limit.capacity().to_string());
+                    canonical.push(limit.refill().to_string());
+                    canonical.push(limit.period_ms().to_string());
+                    if i == 0 {
+                        canonical.push(request.cost.to_string());
+                    }
+                }
+                match (keyword, request.wait_ms) {
+                    (WaitKeyword::None, None) => {}
+                    (WaitKeyword::MaxWait, Some(ms)) => {
+                        canonical.extend(["MAXWAIT".into(), ms.to_string()])
+                    }
+                    (WaitKeyword::Timeout, Some(ms)) => {
+                        canonical.extend(["TIMEOUT".into(), ms.to_string()])
+                    }
+                    (keyword, wait) => panic!("{keyword:?} parsed a wait of {wait:?}"),
+                }
+                let again: Vec<&[u8]> = canonical.iter().map(|w| w.as_bytes()).collect();
+                assert_eq!(
+                    parse::request(again.len(), |i| again[i], keyword),
+                    Ok(request)
+                );
+            }
+        }
     }
 }
 
@@ -426,11 +476,25 @@ pub fn check_decision(before: &[Band], cost: u64, decision: &Decision) {
         None => assert!(!allowed || cost == 0),
     }
     let bands = decision.taken.as_deref().unwrap_or(before);
-    let fewest = bands.iter().map(Band::tokens).min().expect("one band");
-    assert_eq!(verdict.remaining, fewest);
-    assert!(bands
-        .iter()
-        .any(|b| b.tokens() == fewest && b.limit().capacity() == verdict.limit));
+    // Every field from one binding band: allowed, the first with the fewest
+    // tokens left; limited, the first that can never hold `cost`, else the
+    // first that waits longest.
+    let binding = if allowed {
+        let fewest = bands.iter().map(Band::tokens).min().expect("one band");
+        bands.iter().position(|b| b.tokens() == fewest)
+    } else {
+        bands
+            .iter()
+            .position(|b| b.wait_for(cost).is_none())
+            .or_else(|| {
+                let longest = bands.iter().filter_map(|b| b.wait_for(cost)).max();
+                bands.iter().position(|b| b.wait_for(cost) == longest)
+            })
+    }
+    .expect("one band");
+    let band = bands[binding];
+    assert_eq!(verdict.remaining, band.tokens());
+    assert_eq!(verdict.limit, band.limit().capacity());
 
     let never = bands.iter().any(|b| cost > b.limit().capacity());
     match verdict.retry_after_ms {
@@ -449,12 +513,12 @@ pub fn check_decision(before: &[Band], cost: u64, decision: &Decision) {
 
     let reset = verdict.reset_after_ms;
     if reset < MAX_PARAM {
-        assert!(bands.iter().all(|b| b.refilled(reset).is_full()));
+        assert!(band.refilled(reset).is_full());
     }
     if reset == 0 {
-        assert!(bands.iter().all(Band::is_full));
+        assert!(band.is_full());
     } else {
-        assert!(!bands.iter().all(|b| b.refilled(reset - 1).is_full()));
+        assert!(!band.refilled(reset - 1).is_full());
     }
 }
 
@@ -512,7 +576,7 @@ impl<'a> Reader<'a> {
 }
 
 fn limits(reader: &mut Reader) -> Vec<Limit> {
-    let count = usize::from(reader.byte().unwrap_or(0) % 3) + 1;
+    let count = usize::from(reader.byte().unwrap_or(0) % 5) + 1;
     (0..count).map(|_| reader.limit()).collect()
 }
 
