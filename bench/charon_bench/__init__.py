@@ -1,0 +1,41 @@
+"""Charon's benchmark: throughput, latency and memory of CHARON.RATE on a real
+server, beside SET, INCR and a Lua token bucket, plus the core's ns per call.
+
+    bench/run            the full run (`make bench`): writes
+                         bench/results/latest.md, latest.svg and latest.json
+    bench/run --smoke    a few seconds, for `make test`: every step once with
+                         tiny counts; fails if any command failed. It never
+                         judges speed.
+    bench/run --perf     also profile the server (perf record -p) at pipeline
+                         32, 5 s while SET ... PX runs, then 5 s while
+                         CHARON.RATE allow runs, on the same server: writes
+                         latest.perf.md (and puts it in latest.md). It gives
+                         each command's server time per request, in ns
+                         (samples / frequency / calls, the calls counted by
+                         INFO commandstats read inside perf's window), beside
+                         1e9 / requests per second; then, side by side with
+                         the difference, the self time per request of the 40
+                         symbols that differ most (the rest summed); then
+                         the inclusive time per request of a fixed list of
+                         server functions (RM_OpenKey, RM_Replicate, call...)
+                         from a second record with DWARF call graphs (left
+                         out, saying why, if perf cannot make those).
+
+The server is the redis-7.0 row of servers/matrix.tsv (Debian's redis-server,
+checked by its version), started here on a free loopback port with the
+release build of the module loaded, no persistence, pinned to CPU 0;
+redis-benchmark runs on CPU 1. Each command runs once per pipeline depth per
+round, interleaved (A B C ... A B C ...), so that the ratios between commands
+are taken within one round, on the same machine state. Ratios from one run
+are what to compare: absolute numbers move with the machine's load.
+
+The report needs the standard library only; the chart is drawn by a pinned
+matplotlib (bench/requirements.txt), which the run installs by itself, once,
+into target/bench-python/ (dependencies.py).
+
+The modules, in the order a run uses them: workload (the commands measured),
+machine (the host, the checkout, subprocesses), client (RESP), server, steps
+(the measured runs and the memory loads), profile (--perf), criterion,
+report and chart, then main, which bench/run calls. valgrind is the Python
+half of scripts/valgrind, on the same client.
+"""

@@ -1,0 +1,287 @@
+"""The report: the measured samples summarized into rows (medians of the
+per-round ratios), the targets beside what was measured, and the markdown of
+a run and of its server profile. Pure functions of their inputs, so that the
+unit tests check them on small hand-made data, with no server."""
+
+from __future__ import annotations
+
+import shlex
+import statistics
+from dataclasses import dataclass
+
+from .profile import GRAPH_FREQ, GRAPH_MODE, INCLUSIVE, PERF_SECONDS, PERF_TOP, PerfResult
+from .steps import BUCKET_MEMORY
+from .workload import (CLIENTS, INCR_WORKLOAD, LUA_WORKLOAD, RATE_WORKLOAD, SET_WORKLOAD,
+                       Workload)
+
+
+@dataclass
+class Row:
+    """One line of a pipeline table: medians over the rounds."""
+
+    name: str
+    pipeline: int
+    rps: float
+    vs_set: float
+    vs_incr: float
+    vs_lua: float
+    p50_ms: float
+    p99_ms: float
+    usec_per_call: float
+    limited_share: float | None
+
+
+# What CHARON.RATE aims at, as ratios measured in one run (and bytes):
+# (what, pipeline or None for memory, the row's field, bound, at least?).
+TARGETS = (
+    ("`CHARON.RATE` allow, × `SET key v PX ttl` at `-P 32`", 32, "vs_set", 1.0, True),
+    ("`CHARON.RATE` allow, × `SET key v PX ttl` at `-P 1`", 1, "vs_set", 0.95, True),
+    ("`CHARON.RATE` allow, × the Lua token bucket at `-P 32`", 32, "vs_lua", 5.0, True),
+    ("`used_memory` bytes per one-band bucket, at 1,000,000 buckets", None, "bytes_per_key",
+     161.0, False),
+)
+
+
+def table(header: list[str], align: str, rows) -> list[str]:
+    """A markdown table's lines: `align` has an l (left) or r (right) per
+    column; an empty cell is written as one space."""
+    def line(cells) -> str:
+        return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+    rule = "|" + "|".join("---:" if side == "r" else "---" for side in align) + "|"
+    return [line(header), rule, *(line(cells) for cells in rows)]
+
+
+def targets_markdown(rows: list[Row], memory: list[dict], buckets: int) -> str:
+    """Each target beside what this run measured (the memory target only
+    when the run loaded as many buckets as it is stated for)."""
+    lines = []
+    for what, pipeline, field_name, bound, at_least in TARGETS:
+        if pipeline is None:
+            found = [m[field_name] for m in memory
+                     if m["kind"] == BUCKET_MEMORY and buckets == 1_000_000]
+            shown = lambda v: f"{v:.1f}"  # noqa: E731
+        else:
+            found = [getattr(r, field_name) for r in rows
+                     if r.name == RATE_WORKLOAD and r.pipeline == pipeline]
+            shown = lambda v: f"{v:.2f}×"  # noqa: E731
+        if not found:
+            continue
+        value = found[0]
+        met = value >= bound if at_least else value <= bound
+        sign = "≥" if at_least else "≤"
+        lines.append([what, f"{sign} {shown(bound)}", shown(value), "yes" if met else "**no**"])
+    out = ["## Targets\n",
+           "Ratios are medians of the per-round ratios, as in the tables above.\n",
+           *table(["target", "bound", "measured", "met"], "lrrl", lines)]
+    return "\n".join(out) + "\n"
+
+
+def summarize(loads: list[Workload], samples, rounds: int) -> list[Row]:
+    """A row per command and pipeline depth. The ratios are the medians of
+    the per-round ratios (each taken within one round, on the same machine
+    state), not ratios of the medians."""
+    rows = []
+    for pipeline in (1, 32):
+        for workload in loads:
+            own = samples[(workload.name, pipeline)]
+            sets = samples[(SET_WORKLOAD, pipeline)]
+            incrs = samples[(INCR_WORKLOAD, pipeline)]
+            luas = samples[(LUA_WORKLOAD, pipeline)]
+            limited = None
+            if workload.charon in ("allowed", "limited"):
+                calls = sum(s.charon.get("calls", 0) for s in own)
+                limited = sum(s.charon.get("limited", 0) for s in own) / calls if calls else 0.0
+            rows.append(Row(
+                name=workload.name, pipeline=pipeline,
+                rps=statistics.median(s.rps for s in own),
+                vs_set=statistics.median(own[r].rps / sets[r].rps for r in range(rounds)),
+                vs_incr=statistics.median(own[r].rps / incrs[r].rps for r in range(rounds)),
+                vs_lua=statistics.median(own[r].rps / luas[r].rps for r in range(rounds)),
+                p50_ms=statistics.median(s.p50_ms for s in own),
+                p99_ms=statistics.median(s.p99_ms for s in own),
+                usec_per_call=statistics.median(s.usec_per_call for s in own),
+                limited_share=limited))
+    return rows
+
+
+def shell(argv: list[str]) -> str:
+    """`argv` as a bash command line (a tab argument as $'\\t')."""
+    return " ".join("$'\\t'" if arg == "\t" else shlex.quote(arg) for arg in argv)
+
+
+def code(text: str) -> str:
+    """`text` as inline code in a markdown table cell."""
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def perf_markdown(result: PerfResult) -> str:
+    """The per-request attribution: self time by symbol, inclusive time of
+    INCLUSIVE, SET PX beside CHARON.RATE allow."""
+    base, other = result.flat
+
+    def side_by_side(first: str, lines) -> list[str]:
+        return table([first, base.workload, other.workload, "difference"], "lrrr", lines)
+
+    out = [f"## Server profile: {base.workload} beside {other.workload} at `-P 32`\n"]
+    out.append(
+        f"`perf record -p <server pid>` (every thread of the server) for {PERF_SECONDS} s "
+        f"while each command ran alone at `-P 32` with {CLIENTS} clients, one after the "
+        "other on the same server and the keys prepared beforehand; redis-benchmark "
+        "started 1 s before perf and was killed after it. The command perf runs for its "
+        f"window reads `INFO commandstats`, sleeps {PERF_SECONDS} s and reads it again: "
+        "*calls* is the difference, the calls made while perf sampled (reads made around "
+        "perf would also count its start and end, over a second, when it does not "
+        "sample). A sample is 1/F s of the server's CPU time, so ns/request = samples / F / "
+        "calls × 1e9. *Sampled* is every sample per request; *wall* is 1e9 / (calls / "
+        "seconds from the first sample to the last), the time per request seen from "
+        "outside: the two agree when the server is never idle.\n")
+    total = ["**sampled ns/request**", f"**{base.total_ns:.1f}**", f"**{other.total_ns:.1f}**",
+             f"**{other.total_ns - base.total_ns:+.1f}**"]
+    out.extend(side_by_side("", [
+        ["calls", f"{base.calls:,}", f"{other.calls:,}", ""],
+        ["seconds sampled (first to last sample)", f"{base.span_s:.3f}", f"{other.span_s:.3f}",
+         ""],
+        ["requests per second", f"{base.calls / base.span_s:,.0f}",
+         f"{other.calls / other.span_s:,.0f}", ""],
+        [f"samples at `-F {base.freq}` (lost)", f"{base.total:,} ({base.lost})",
+         f"{other.total:,} ({other.lost})", ""],
+        total,
+        ["wall ns/request (1e9 / req/s)", f"{base.wall_ns:.1f}", f"{other.wall_ns:.1f}",
+         f"{other.wall_ns - base.wall_ns:+.1f}"],
+        ["sampled / wall", f"{base.total_ns / base.wall_ns:.3f}",
+         f"{other.total_ns / other.wall_ns:.3f}", ""],
+    ]))
+    out.append("")
+    out.append("### Self time by symbol, ns per request\n")
+    out.append(f"`perf report --no-children --sort dso,symbol`: time in each function's own "
+               f"code (not its callees'). The {PERF_TOP} symbols whose time per request differs "
+               f"most between the two, by difference ({other.workload} minus "
+               f"{base.workload}), the largest extra cost first; every other symbol is "
+               "summed in *everything else*.\n")
+    keys = set(base.samples) | set(other.samples)
+
+    def cost(key) -> tuple[float, float, float]:
+        low, high = base.ns(base.samples.get(key, 0)), other.ns(other.samples.get(key, 0))
+        return low, high, high - low
+
+    def ns(label: str, low: float, high: float) -> list[str]:
+        return [label, f"{low:.1f}", f"{high:.1f}", f"{high - low:+.1f}"]
+
+    top = sorted(keys, key=lambda k: (-abs(cost(k)[2]), k))[:PERF_TOP]
+    lines = [ns(f"{key[0]} {code(key[1])}", *cost(key)[:2])
+             for key in sorted(top, key=lambda k: (-cost(k)[2], k))]
+    rest = [cost(key) for key in keys if key not in set(top)]
+    lines.append(ns(f"everything else ({len(rest)} symbols)", sum(c[0] for c in rest),
+                    sum(c[1] for c in rest)))
+    lines.append(["**total**", *total[1:]])
+    out.extend(side_by_side("symbol", lines))
+    out.append("")
+    out.append("### Inclusive time of server functions, ns per request\n")
+    if result.graph is None:
+        out.append(f"Not available: the call-graph record failed, so this profile has the "
+                   f"self time only. {result.note}\n")
+    else:
+        gbase, gother = result.graph
+        out.append(
+            f"A second record of each command, with call graphs (`-F {GRAPH_FREQ} "
+            f"--call-graph {GRAPH_MODE}`), `perf report --children --sort symbol`: the share "
+            "of the samples with the function anywhere on the stack (its callees included), "
+            "times the sampled ns/request of the self-time record above, so that both "
+            "tables share one scale (the call-graph records, made later, come to "
+            f"{gbase.total_ns:.1f} and {gother.total_ns:.1f} ns/request of their own, over "
+            f"{gbase.calls:,} and {gother.calls:,} calls). Empty: the function is on no "
+            "sampled stack. Copies that the compiler inlined into their callers (perf's "
+            "`name (inlined)`) are not counted.\n")
+        lines = []
+        for name in INCLUSIVE:
+            cells = []
+            for flat, graph in ((base, gbase), (other, gother)):
+                share = graph.children.get(name)
+                cells.append(None if share is None else share / 100 * flat.total_ns)
+            diff = "" if None in cells else f"{cells[1] - cells[0]:+.1f}"
+            shown = ["" if cell is None else f"{cell:.1f}" for cell in cells]
+            lines.append([code(name), *shown, diff])
+        out.extend(side_by_side("function", lines))
+        out.append("")
+    out.append("### Commands\n")
+    out.append("```")
+    for profile in [*result.flat, *(result.graph or [])]:
+        out.append(f"# {profile.workload}: redis-benchmark (killed once perf returns), "
+                   "perf record, perf report")
+        out.append(shlex.join(profile.load))
+        out.append(shlex.join(profile.record))
+        out.append(shell(profile.report))
+    out.append("```")
+    return "\n".join(out) + "\n"
+
+
+def markdown(meta: dict, loads: list[Workload], rows: list[Row], memory: list[dict],
+             micro: list[dict] | None, perf: str | None, command_lines) -> str:
+    """latest.md: the run's conditions, a table per pipeline depth, the
+    commands, the targets (not for a smoke run), memory, criterion and the
+    server profile when there are some, and every command line run."""
+    out = []
+    out.append("# Charon benchmark\n")
+    out.append(f"Made by `{meta['command']}` on {meta['date']}.\n")
+    out.extend(table(["", ""], "ll", [[label, meta[key]] for label, key in (
+        ("machine", "machine_line"), ("server", "server"), ("module", "module"),
+        ("load", "load"))]))
+    out.append("")
+    out.append(f"Throughput is the median of {meta['rounds']} interleaved rounds; "
+               "`× SET`, `× INCR` and `× Lua` are the medians of the per-round ratios to "
+               "`SET key v PX 60000`, to `INCR key` and to the Lua token bucket "
+               "(`EVALSHA`) at the same pipeline depth. "
+               "Latency is redis-benchmark's, per request (per batch of 32 at `-P 32`); "
+               "µs/call is the server's own time per call (`INFO commandstats`, "
+               "reset before each run). The machine is shared: compare ratios "
+               "within one report, not absolute numbers across reports.\n")
+    for pipeline in (1, 32):
+        out.append(f"## Pipeline {pipeline} (`-P {pipeline}`)\n")
+        out.extend(table(
+            ["command", "req/s", "× SET", "× INCR", "× Lua", "p50 ms", "p99 ms", "µs/call",
+             "limited"], "lrrrrrrrr",
+            [[row.name, f"{row.rps:,.0f}", f"{row.vs_set:.2f}", f"{row.vs_incr:.2f}",
+              f"{row.vs_lua:.2f}", f"{row.p50_ms:.3f}", f"{row.p99_ms:.3f}",
+              f"{row.usec_per_call:.2f}",
+              "" if row.limited_share is None else f"{row.limited_share:.0%}"]
+             for row in rows if row.pipeline == pipeline]))
+        out.append("")
+    out.append("Commands (keys `rl:<tag>:<12 digits>`, "
+               f"{meta['keyspace']:,} of them per command, "
+               "prepared before the first round where the row needs stored keys):\n")
+    for workload in loads:
+        out.append(f"- **{workload.name}**: `{shlex.join(workload.argv)}`: {workload.note}")
+    out.append("")
+    if not meta.get("smoke"):
+        out.append(targets_markdown(rows, memory, meta["buckets"]))
+    out.append(f"## Memory: {meta['buckets']:,} keys of each kind\n")
+    out.append("`used_memory` after minus before, divided by the number of keys "
+               "(each kind alone, after `FLUSHALL` and lazyfree done, the same key names "
+               "`rl:0000000`...; every key alive with an hour's TTL), and "
+               "`MEMORY USAGE` of one key. The keys are written by `redis-cli --pipe` "
+               "from generated commands, exactly one per key, every reply checked; "
+               "`SET` stores a distinct integer per key (the key's number).\n")
+    out.extend(table(["kind", "command per key", "bytes/key (used_memory)", "MEMORY USAGE"],
+                     "llrr", [[entry["kind"], f"`{entry['command']}`",
+                               f"{entry['bytes_per_key']:.1f}", str(entry["memory_usage_one"])]
+                              for entry in memory]))
+    out.append("")
+    if micro is not None:
+        out.append("## Core micro-benchmarks (criterion, no server)\n")
+        out.append("`cargo bench --locked --bench core` (benches/core.rs): median time "
+                   "per call and its 95% confidence interval.\n")
+        out.extend(table(["function", "ns/call", "95% CI"], "lrr",
+                         [[f"`{entry['name']}`", f"{entry['median_ns']:.1f}",
+                           f"{entry['low_ns']:.1f} to {entry['high_ns']:.1f}"]
+                          for entry in micro]))
+        out.append("")
+    if perf is not None:
+        out.append(perf)
+    out.append("## Exact commands\n")
+    out.append("```")
+    out.append(meta["server_argv"])
+    for line in command_lines:
+        out.append(line)
+    out.append("```")
+    return "\n".join(out) + "\n"

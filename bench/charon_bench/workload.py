@@ -1,0 +1,67 @@
+"""The commands the benchmark measures, and the shape of the load that drives
+them: the one place that says what a row of the report stands for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# redis-benchmark's -c for every measured run.
+CLIENTS = 50
+HOUR_MS = 3_600_000
+# The rows the report's ratios and targets are taken to.
+INCR_WORKLOAD = "INCR"
+SET_WORKLOAD = "SET PX"
+RATE_WORKLOAD = "CHARON.RATE allow"
+LUA_WORKLOAD = "EVALSHA Lua bucket"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmarked command. `tag` keeps each command's keys apart
+    (`rl:<tag>:<12 digits>`, as redis-benchmark's __rand_int__ expands)."""
+
+    name: str
+    tag: str
+    argv: tuple[str, ...]
+    cmdstat: str  # its INFO commandstats entry (lowercase)
+    # The command that puts every key of the keyspace in place before the
+    # measured runs (None: the keys need no preparing), "{key}" for the key.
+    prefill: tuple[str, ...] | None
+    # What INFO charon must show for the run: "allowed" (every call allowed),
+    # "limited" (every call limited), "peeks", or None (not a Charon command).
+    charon: str | None
+    note: str
+
+
+def workloads(sha: str) -> list[Workload]:
+    """Every measured command, in report order; `sha` is the SCRIPT LOAD of
+    bench/token_bucket.lua."""
+    rand = "__rand_int__"
+    generous = ("1000000", "1", "1h")
+    return [
+        Workload(INCR_WORKLOAD, "i", ("INCR", f"rl:i:{rand}"), "incr",
+                 ("INCR", "{key}"), None,
+                 "the ceiling: the cheapest write"),
+        Workload(SET_WORKLOAD, "s", ("SET", f"rl:s:{rand}", "v", "PX", "60000"), "set",
+                 ("SET", "{key}", "v", "PX", "60000"), None,
+                 "the baseline: a string with a TTL"),
+        Workload(RATE_WORKLOAD, "a", ("CHARON.RATE", f"rl:a:{rand}", *generous),
+                 "charon.rate", ("CHARON.RATE", "{key}", *generous), "allowed",
+                 "1000000 tokens, 1 per hour: every call allowed, on a stored bucket"),
+        Workload("CHARON.RATE allow, new", "n",
+                 ("CHARON.RATE", f"rl:n:{rand}", "1000000", "1000000", "1s"),
+                 "charon.rate", None, "allowed",
+                 "1000000 per second: each bucket is full (expired) again 1 ms "
+                 "after its call, so every call creates one"),
+        Workload("CHARON.RATE deny", "d", ("CHARON.RATE", f"rl:d:{rand}", "1", "1", "1h"),
+                 "charon.rate", ("CHARON.RATE", "{key}", "1", "1", "1h"), "limited",
+                 "1 token per hour, taken beforehand: every call limited"),
+        Workload("CHARON.PEEK", "a", ("CHARON.PEEK", f"rl:a:{rand}"), "charon.peek",
+                 None, "peeks",
+                 "on the stored buckets of CHARON.RATE allow"),
+        Workload(LUA_WORKLOAD, "l",
+                 ("EVALSHA", sha, "1", f"rl:l:{rand}", "1000000", "1", str(HOUR_MS), "1"),
+                 "evalsha", ("EVALSHA", sha, "1", "{key}", "1000000", "1", str(HOUR_MS), "1"),
+                 None,
+                 "bench/token_bucket.lua, limits of CHARON.RATE allow, on stored hashes"),
+    ]

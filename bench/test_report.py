@@ -1,0 +1,277 @@
+"""The report's arithmetic and markdown, on small hand-made numbers: the
+medians of per-round ratios, the targets, the tables, and the server
+profile's ns per request. No server, no subprocess."""
+
+import unittest
+from unittest import mock
+
+from charon_bench import report
+from charon_bench.profile import PerfResult, Profile
+from charon_bench.report import (Row, code, markdown, perf_markdown, shell, summarize, table,
+                                  targets_markdown)
+from charon_bench.steps import Sample
+from charon_bench.workload import workloads
+
+SHA = "0" * 40
+
+
+def sample(rps, calls=100, limited=0, charon=True):
+    return Sample(rps=rps, p50_ms=rps / 1000, p99_ms=rps / 100, usec_per_call=rps / 10_000,
+                  calls=calls, charon={"calls": calls, "limited": limited} if charon else {})
+
+
+def row(name, pipeline, vs_set=1.0, vs_lua=1.0, limited=None):
+    return Row(name=name, pipeline=pipeline, rps=123_456.0, vs_set=vs_set, vs_incr=0.5,
+               vs_lua=vs_lua, p50_ms=0.25, p99_ms=1.5, usec_per_call=2.125,
+               limited_share=limited)
+
+
+class SummarizeTest(unittest.TestCase):
+    def setUp(self):
+        by_name = {w.name: w for w in workloads(SHA)}
+        self.loads = [by_name[name] for name in
+                      ("INCR", "SET PX", "CHARON.RATE allow", "EVALSHA Lua bucket")]
+        per_round = {
+            "INCR": [sample(200, charon=False)] * 3,
+            "SET PX": [sample(100, charon=False), sample(200, charon=False),
+                       sample(400, charon=False)],
+            # Ratios to SET by round 3.0, 0.25, 0.5: median 0.5, where the ratio
+            # of the medians would be 200 / 200 = 1.0.
+            "CHARON.RATE allow": [sample(300, 100, 0), sample(50, 100, 50),
+                                  sample(200, 200, 0)],
+            "EVALSHA Lua bucket": [sample(50, charon=False)] * 3,
+        }
+        self.samples = {(name, p): runs for name, runs in per_round.items() for p in (1, 32)}
+        self.rows = summarize(self.loads, self.samples, 3)
+
+    def find(self, name, pipeline):
+        return next(r for r in self.rows if r.name == name and r.pipeline == pipeline)
+
+    def test_a_row_per_command_and_pipeline_in_order(self):
+        self.assertEqual([(r.name, r.pipeline) for r in self.rows],
+                         [(w.name, p) for p in (1, 32) for w in self.loads])
+
+    def test_ratios_are_medians_of_the_per_round_ratios(self):
+        rate = self.find("CHARON.RATE allow", 32)
+        self.assertEqual(rate.rps, 200)
+        self.assertAlmostEqual(rate.vs_set, 0.5)
+        self.assertAlmostEqual(rate.vs_incr, 1.0)  # 1.5, 0.25, 1.0
+        self.assertAlmostEqual(rate.vs_lua, 4.0)  # 6, 1, 4
+
+    def test_latency_and_server_time_are_medians(self):
+        rate = self.find("CHARON.RATE allow", 1)
+        self.assertAlmostEqual(rate.p50_ms, 0.2)
+        self.assertAlmostEqual(rate.p99_ms, 2.0)
+        self.assertAlmostEqual(rate.usec_per_call, 0.02)
+
+    def test_limited_share_over_every_round_and_only_for_charon_rate(self):
+        self.assertAlmostEqual(self.find("CHARON.RATE allow", 1).limited_share, 50 / 400)
+        self.assertIsNone(self.find("SET PX", 1).limited_share)
+
+    def test_the_baselines_are_one_to_themselves(self):
+        self.assertEqual(self.find("SET PX", 1).vs_set, 1.0)
+        self.assertEqual(self.find("INCR", 32).vs_incr, 1.0)
+        self.assertEqual(self.find("EVALSHA Lua bucket", 32).vs_lua, 1.0)
+
+
+class TargetsTest(unittest.TestCase):
+    rows = [row("CHARON.RATE allow", 1, vs_set=0.95), row("CHARON.RATE allow", 32, vs_set=1.2,
+                                                           vs_lua=4.0),
+            row("SET PX", 32, vs_set=0.1)]
+
+    @staticmethod
+    def memory(bytes_per_key):
+        return [{"kind": "SET key n PX", "bytes_per_key": 10.0},
+                {"kind": "CHARON.RATE bucket", "bytes_per_key": bytes_per_key}]
+
+    def test_each_target_beside_what_was_measured(self):
+        lines = targets_markdown(self.rows, self.memory(161.0), 1_000_000).splitlines()
+        self.assertIn("| `CHARON.RATE` allow, × `SET key v PX ttl` at `-P 32` | ≥ 1.00× | 1.20× "
+                      "| yes |", lines)
+        self.assertIn("| `CHARON.RATE` allow, × `SET key v PX ttl` at `-P 1` | ≥ 0.95× | 0.95× "
+                      "| yes |", lines)
+        self.assertIn("| `CHARON.RATE` allow, × the Lua token bucket at `-P 32` | ≥ 5.00× | "
+                      "4.00× | **no** |", lines)
+        self.assertIn("| `used_memory` bytes per one-band bucket, at 1,000,000 buckets | "
+                      "≤ 161.0 | 161.0 | yes |", lines)
+
+    def test_memory_over_its_bound_is_not_met(self):
+        text = targets_markdown(self.rows, self.memory(161.5), 1_000_000)
+        self.assertIn("| ≤ 161.0 | 161.5 | **no** |", text)
+
+    def test_memory_target_only_at_the_stated_number_of_buckets(self):
+        text = targets_markdown(self.rows, self.memory(100.0), 1_000)
+        self.assertNotIn("used_memory", text)
+        self.assertEqual(len([line for line in text.splitlines() if line.startswith("| `")]), 3)
+
+    def test_no_rate_rows_leave_the_header_only(self):
+        lines = targets_markdown([row("SET PX", 32)], [], 1_000).splitlines()
+        self.assertEqual(lines[-2:], ["| target | bound | measured | met |",
+                                      "|---|---:|---:|---|"])
+
+
+class MarkdownTest(unittest.TestCase):
+    def setUp(self):
+        self.loads = [w for w in workloads(SHA) if w.name in ("SET PX", "CHARON.RATE allow")]
+        self.rows = [row("SET PX", 1), row("CHARON.RATE allow", 1, 0.9, limited=0.125),
+                     row("SET PX", 32), row("CHARON.RATE allow", 32, 1.25, limited=0.0)]
+        self.meta = {"command": "bench/run --smoke", "date": "2026-01-02 03:04 UTC",
+                     "machine_line": "2 CPUs (test)", "server": "Redis 7.0.15 (test)",
+                     "module": "`libcharon.so`", "load": "50 clients", "rounds": 3,
+                     "keyspace": 1_000, "buckets": 1_000, "smoke": False,
+                     "server_argv": "redis-server --port 1"}
+        self.memory = [{"kind": "CHARON.RATE bucket",
+                        "command": "CHARON.RATE rl:0000000 1000 1 1h",
+                        "bytes_per_key": 120.25, "memory_usage_one": 72}]
+        self.lines = ["redis-benchmark -P 1 SET", "redis-benchmark -P 32 SET"]
+
+    def render(self, **changes):
+        meta = {**self.meta, **changes.pop("meta", {})}
+        arguments = dict(micro=None, perf=None)
+        arguments.update(changes)
+        return markdown(meta, self.loads, self.rows, self.memory, arguments["micro"],
+                        arguments["perf"], self.lines)
+
+    def section(self, text, title):
+        start = text.index(title)
+        end = text.find("\n## ", start + 1)
+        return text[start:] if end < 0 else text[start:end]
+
+    def test_rows_in_their_pipeline_table(self):
+        text = self.render()
+        p1, p32 = self.section(text, "## Pipeline 1 "), self.section(text, "## Pipeline 32 ")
+        self.assertIn("| CHARON.RATE allow | 123,456 | 0.90 | 0.50 | 1.00 | 0.250 | 1.500 | "
+                      "2.12 | 12% |", p1)
+        self.assertIn("| CHARON.RATE allow | 123,456 | 1.25 | 0.50 | 1.00 | 0.250 | 1.500 | "
+                      "2.12 | 0% |", p32)
+        self.assertIn("| SET PX | 123,456 | 1.00 | 0.50 | 1.00 | 0.250 | 1.500 | 2.12 | |", p32)
+        self.assertNotIn("| 1.25 |", p1)
+
+    def test_head_commands_and_memory(self):
+        text = self.render()
+        self.assertTrue(text.startswith("# Charon benchmark\n\nMade by `bench/run --smoke` on "
+                                        "2026-01-02 03:04 UTC.\n"))
+        self.assertIn("| server | Redis 7.0.15 (test) |", text)
+        self.assertIn("median of 3 interleaved rounds", text)
+        self.assertIn("- **SET PX**: `SET rl:s:__rand_int__ v PX 60000`: the baseline", text)
+        self.assertIn("## Memory: 1,000 keys of each kind", text)
+        self.assertIn("| CHARON.RATE bucket | `CHARON.RATE rl:0000000 1000 1 1h` | 120.2 | 72 |",
+                      text)
+
+    def test_exact_commands_close_the_report(self):
+        text = self.render()
+        self.assertTrue(text.endswith(
+            "## Exact commands\n\n```\nredis-server --port 1\n"
+            "redis-benchmark -P 1 SET\nredis-benchmark -P 32 SET\n```\n"))
+
+    def test_targets_unless_smoke(self):
+        self.assertIn("## Targets", self.render())
+        self.assertNotIn("## Targets", self.render(meta={"smoke": True}))
+
+    def test_criterion_and_profile_only_when_given(self):
+        plain = self.render()
+        self.assertNotIn("criterion", plain)
+        self.assertNotIn("PROFILE-MARKER", plain)
+        micro = [{"name": "core/decide", "median_ns": 12.34, "low_ns": 12.0, "high_ns": 13.06}]
+        text = self.render(micro=micro, perf="## PROFILE-MARKER\n")
+        self.assertIn("| `core/decide` | 12.3 | 12.0 to 13.1 |", text)
+        self.assertLess(text.index("core/decide"), text.index("PROFILE-MARKER"))
+        self.assertLess(text.index("PROFILE-MARKER"), text.index("## Exact commands"))
+
+
+def profile(name, samples, children=None, span_s=0.5):
+    return Profile(workload=name, freq=1000, record=["perf", "record", "-F", "1000"],
+                   load=["redis-benchmark", "-P", "32"],
+                   report=["perf", "report", "-t", "\t"], calls=1_000_000, span_s=span_s,
+                   lost=3, samples=samples, children=children or {})
+
+
+class PerfMarkdownTest(unittest.TestCase):
+    # 400 and 550 samples at 1000 Hz over 1,000,000 calls: 400 and 550 ns.
+    base = profile("SET PX", {("redis-server", "call"): 200, ("redis-server", "setCommand"): 100,
+                              ("libc.so", "memcpy"): 100})
+    other = profile("CHARON.RATE allow", {("redis-server", "call"): 200,
+                                          ("libcharon.so", "charon::rate"): 300,
+                                          ("libc.so", "memcpy"): 50}, span_s=0.6)
+
+    def render(self, graph=None, note=""):
+        return perf_markdown(PerfResult(flat=[self.base, self.other], graph=graph, note=note))
+
+    def test_ns_per_request(self):
+        self.assertAlmostEqual(self.base.total_ns, 400.0)
+        self.assertAlmostEqual(self.other.wall_ns, 600.0)
+
+    def assert_lines(self, text, expected):
+        """Each of `expected` is a whole line of `text`."""
+        lines = text.splitlines()
+        for line in expected:
+            self.assertIn(line, lines)
+
+    def test_totals(self):
+        self.assert_lines(self.render(note="why"), [
+            "| calls | 1,000,000 | 1,000,000 | |",
+            "| requests per second | 2,000,000 | 1,666,667 | |",
+            "| samples at `-F 1000` (lost) | 400 (3) | 550 (3) | |",
+            "| **sampled ns/request** | **400.0** | **550.0** | **+150.0** |",
+            "| wall ns/request (1e9 / req/s) | 500.0 | 600.0 | +100.0 |",
+            "| sampled / wall | 0.800 | 0.917 | |",
+        ])
+
+    def test_symbols_by_difference_largest_extra_cost_first(self):
+        text = self.render()
+        symbols = [line for line in text.splitlines() if line.startswith("| redis-server")
+                   or line.startswith("| libc")]
+        self.assertEqual(symbols, [
+            "| libcharon.so `charon::rate` | 0.0 | 300.0 | +300.0 |",
+            "| redis-server `call` | 200.0 | 200.0 | +0.0 |",
+            "| libc.so `memcpy` | 100.0 | 50.0 | -50.0 |",
+            "| redis-server `setCommand` | 100.0 | 0.0 | -100.0 |",
+        ])
+        self.assertIn("| everything else (0 symbols) | 0.0 | 0.0 | +0.0 |", text)
+
+    def test_symbols_past_the_top_are_summed(self):
+        with mock.patch.object(report, "PERF_TOP", 2):
+            text = self.render()
+        self.assertNotIn("`memcpy`", text)
+        self.assertNotIn("`call` |", text)
+        self.assertIn("| everything else (2 symbols) | 300.0 | 250.0 | -50.0 |", text)
+
+    def test_no_call_graphs_says_why(self):
+        text = self.render(note="perf: no DWARF here")
+        self.assertIn("Not available: the call-graph record failed, so this profile has the "
+                      "self time only. perf: no DWARF here", text)
+
+    def test_inclusive_time_on_the_self_time_scale(self):
+        gbase = profile("SET PX", {("", "call"): 10}, {"call": 50.0, "setGenericCommand": 30.0})
+        gother = profile("CHARON.RATE allow", {("", "call"): 10},
+                         {"call": 60.0, "RM_OpenKey": 10.0})
+        text = self.render(graph=[gbase, gother])
+        self.assert_lines(text, [
+            "| `call` | 200.0 | 330.0 | +130.0 |",
+            "| `setGenericCommand` | 120.0 | | |",
+            "| `RM_OpenKey` | | 55.0 | |",
+            "| `lookupKey` | | | |",
+        ])
+        self.assertNotIn("Not available", text)
+
+    def test_commands_as_shell_lines(self):
+        text = self.render()
+        self.assertEqual(text.count("perf report -t $'\\t'"), 2)
+        self.assertTrue(text.endswith("```\n"))
+
+
+class HelpersTest(unittest.TestCase):
+    def test_table_alignment_and_empty_cells(self):
+        self.assertEqual(table(["name", "n", ""], "lrl", [["a", "1", ""], ["", "22", "x"]]),
+                         ["| name | n | |", "|---|---:|---|", "| a | 1 | |", "| | 22 | x |"])
+
+    def test_shell_quotes_and_writes_a_tab_as_ansi_c(self):
+        self.assertEqual(shell(["perf", "report", "-t", "\t", "a b"]),
+                         "perf report -t $'\\t' 'a b'")
+
+    def test_code_escapes_table_pipes(self):
+        self.assertEqual(code("operator|"), "`operator\\|`")
+
+
+if __name__ == "__main__":
+    unittest.main()
