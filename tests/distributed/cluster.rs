@@ -2,10 +2,8 @@
 //! module loaded on every node, created and resharded with the server's own
 //! CLI (`CHARON_CLI_BIN`, default `/usr/bin/redis-cli`).
 
-use crate::harness::*;
-use crate::support::wait_until;
+use crate::support::*;
 use redis::cluster::{ClusterClient, ClusterConnection};
-use redis::Connection;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -58,12 +56,7 @@ impl Cluster {
             "--repl-diskless-sync-delay",
             "0",
         ];
-        if kind.is_7_or_newer() {
-            // A state command a replica fails to apply kills it: loud.
-            args.extend(["--propagation-error-behavior", "panic"]);
-        } else {
-            skip("propagation-error-behavior needs 7.0: replica errors show in digests only");
-        }
+        args.extend(loud_replica_args(&kind));
         let servers: Vec<Server> = (0..6).map(|_| start_node(&args)).collect();
         let cluster = Cluster {
             servers,
@@ -180,7 +173,8 @@ impl Cluster {
         type View = (Vec<u16>, Vec<(u16, Option<u16>)>);
         let mut reference: Option<View> = None;
         for server in self.alive() {
-            let Some(mut con) = try_connection(server.port) else {
+            // `None` while the node does not answer.
+            let Ok(mut con) = connect(server.port) else {
                 return false;
             };
             let info: String = match redis::cmd("CLUSTER").arg("INFO").query(&mut con) {
@@ -288,14 +282,6 @@ fn start_node(args: &[&str]) -> Server {
             }
         }
     }
-}
-
-/// A connection, or `None` while the node does not answer.
-fn try_connection(port: u16) -> Option<Connection> {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .ok()?
-        .get_connection_with_timeout(Duration::from_secs(5))
-        .ok()
 }
 
 /// One line of `CLUSTER NODES`:

@@ -2,11 +2,9 @@
 //! `appendfsync always` every acknowledged decision stays charged; with RDB
 //! alone the buckets are exactly as at the last save.
 
-use crate::harness::*;
 use crate::support::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 const BUCKETS: usize = 10;
 
@@ -33,15 +31,15 @@ fn aof_always_keeps_every_acknowledged_decision_through_kill_9() {
         let mut con = server.con();
         let replies = Arc::clone(&replies);
         std::thread::spawn(move || {
-            let mut rng = Rng(0xd1b5_4a32_d192_ed03);
+            let mut rng = Rng::new(0xd1b5_4a32_d192_ed03);
             let mut known = Acknowledged {
                 taken: [0; BUCKETS],
                 in_flight: None,
                 requests: 0,
             };
             loop {
-                let k = rng.next(BUCKETS as u64) as usize;
-                let cost = 1 + rng.next(3) as i64;
+                let k = rng.index(BUCKETS);
+                let cost = 1 + rng.below(3) as i64;
                 let (key, capacity) = bucket(k);
                 let reply: redis::RedisResult<Vec<i64>> = redis::cmd("CHARON.RATE")
                     .arg(&key)
@@ -109,34 +107,16 @@ fn aof_always_keeps_every_acknowledged_decision_through_kill_9() {
     assert!(!aof.contains("CHARON.RATE"), "a decision in the AOF");
 }
 
-/// The text of every AOF file (one file before 7.0, a directory after).
-fn aof_text(server: &Server) -> String {
-    let mut paths = vec![server.dir.join("appendonly.aof")];
-    if let Ok(entries) = std::fs::read_dir(server.dir.join("appendonlydir")) {
-        paths.extend(entries.flatten().map(|e| e.path()));
-    }
-    paths
-        .iter()
-        .filter_map(|path| std::fs::read(path).ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .collect()
-}
-
 #[test]
 fn rdb_only_loses_exactly_what_came_after_the_save() {
     let mut server = Server::start();
     let mut con = server.con();
-    let mut rng = Rng(0x853c_49e6_748f_ea9b);
+    let mut rng = Rng::new(0x853c_49e6_748f_ea9b);
     random_workload(&mut con, &mut rng, "rdb", 40, 400);
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
     let saved = keys(&mut con);
     assert!(saved.len() > 20, "only {} buckets", saved.len());
-    let at = Instant::now();
-    let digests: Vec<String> = saved.iter().map(|k| digest(&mut con, k)).collect();
-    let peeks: Vec<[i64; 5]> = saved
-        .iter()
-        .map(|k| peek(&mut con, k, Some(0)).expect("bucket"))
-        .collect();
+    let before = Snapshot::take(&mut con, &saved);
 
     // After the save: decisions on the saved buckets (new limits too) and
     // on new ones.
@@ -155,7 +135,7 @@ fn rdb_only_loses_exactly_what_came_after_the_save() {
     assert!(allowed > 10, "only {allowed} decisions after the save");
     let changed = saved
         .iter()
-        .zip(&digests)
+        .zip(&before.digests)
         .filter(|(k, d)| digest(&mut con, k) != **d)
         .count();
     assert!(
@@ -167,9 +147,5 @@ fn rdb_only_loses_exactly_what_came_after_the_save() {
     server.restart();
     let mut con = server.con();
     assert_eq!(keys(&mut con), saved, "the buckets of the save, no others");
-    for ((key, expected), was) in saved.iter().zip(&digests).zip(&peeks) {
-        assert_eq!(&digest(&mut con, key), expected, "{key} as saved");
-        let now = peek(&mut con, key, Some(0)).expect("bucket");
-        assert_same_bucket(*was, now, elapsed_ms(at) + 1, key);
-    }
+    before.assert_kept(&mut con, &saved, "as saved");
 }

@@ -3,7 +3,6 @@
 //! manual failover and a master crash.
 
 use crate::cluster::{by_owner, keyslot, Cluster};
-use crate::harness::*;
 use crate::support::*;
 use redis::cluster::ClusterConnection;
 use redis::{Connection, Value};
@@ -27,25 +26,25 @@ fn cluster_client_decides_on_1000_keys_over_every_master() {
         let limit = [cap.as_str(), "1", "1h"];
         let c = &mut client;
 
-        assert_eq!(peek_via(c, key, None), None, "{key}: no bucket yet");
+        assert_eq!(peek(c, key, None), None, "{key}: no bucket yet");
         let start = Instant::now();
         // A full bucket, one token taken: exactly an hour to refill it.
         assert_eq!(
-            rate_via(c, key, &limit),
+            rate(c, key, &limit),
             [0, capacity, capacity - 1, -1, HOUR_MS]
         );
         // The whole capacity: one token short.
-        let limited = rate_via(c, key, &[&cap, "1", "1h", &cap]);
+        let limited = rate(c, key, &[&cap, "1", "1h", &cap]);
         assert_eq!(limited[..3], [1, capacity, capacity - 1], "{key}");
         assert_eq!(limited[3], limited[4], "{key}: one token short = refill");
-        let drained = rate_via(c, key, &[&cap, "1", "1h", &all_but_one]);
+        let drained = rate(c, key, &[&cap, "1", "1h", &all_but_one]);
         assert_eq!(drained[..4], [0, capacity, 0, -1], "{key}");
-        let empty = rate_via(c, key, &limit);
+        let empty = rate(c, key, &limit);
         assert_eq!(empty[..3], [1, capacity, 0], "{key}");
-        assert_eq!(refund_via(c, key, 1), Some(1), "{key}: refund");
-        let peeked = peek_via(c, key, None).expect("bucket");
+        assert_eq!(refund(c, key, 1), Some(1), "{key}: refund");
+        let peeked = peek(c, key, None).expect("bucket");
         assert_eq!(peeked[..4], [0, capacity, 0, -1], "{key}: peek 1");
-        let held = peek_via(c, key, Some(0)).expect("bucket");
+        let held = peek(c, key, Some(0)).expect("bucket");
         assert_eq!(held[..4], [0, capacity, 1, -1], "{key}: peek 0");
 
         let elapsed = elapsed_ms(start);
@@ -137,7 +136,7 @@ fn cluster_client_decides_on_1000_keys_over_every_master() {
     let mut on_replica = cluster.server(replica.port).con();
     let _: () = redis::cmd("READONLY").query(&mut on_replica).unwrap();
     assert_eq!(
-        peek_via(&mut on_replica, key, Some(0)).map(|p| p[..3].to_vec()),
+        peek(&mut on_replica, key, Some(0)).map(|p| p[..3].to_vec()),
         Some(vec![0, 2, 1]),
         "PEEK on a replica"
     );
@@ -215,7 +214,7 @@ fn snapshot(
             let before = Before {
                 owner,
                 digest: digest(con, key),
-                peek: peek_via(client, key, Some(0)).expect("bucket"),
+                peek: peek(client, key, Some(0)).expect("bucket"),
                 pttl: pttl(con, key),
             };
             assert_ne!(before.digest, NO_KEY, "{key}");
@@ -293,7 +292,7 @@ fn reshard_and_check(how: Resharding) {
     for (i, key) in keys.iter().enumerate() {
         // Costs 1..=10 of 10: from nearly full to drained.
         let cost = (1 + i % 10).to_string();
-        rate_via(&mut client, key, &["10", "1", "1h", &cost]);
+        rate(&mut client, key, &["10", "1", "1h", &cost]);
     }
     // Decisions keep running on buckets in those slots while they move
     // (MOVED and ASK redirections).
@@ -313,7 +312,7 @@ fn reshard_and_check(how: Resharding) {
                 let mut rounds = 0;
                 while !stop.load(Ordering::Relaxed) || rounds == 0 {
                     for key in &live_keys {
-                        let reply = rate_via(&mut live_client, key, &["1000000", "1", "1h"]);
+                        let reply = rate(&mut live_client, key, &["1000000", "1", "1h"]);
                         assert_eq!(
                             reply[..3],
                             [0, capacity, capacity - 1 - rounds],
@@ -363,7 +362,7 @@ fn reshard_and_check(how: Resharding) {
         let con = cons.to(owner);
         assert_eq!(digest(con, key), was.digest, "digest of {key}");
         let ttl = pttl(con, key);
-        let now = peek_via(&mut client, key, Some(0)).expect("bucket");
+        let now = peek(&mut client, key, Some(0)).expect("bucket");
         // Both read before this: one more millisecond for the PTTL's rounding.
         let elapsed = elapsed_ms(at) + 1;
         assert!(
@@ -401,11 +400,11 @@ fn reshard_and_check(how: Resharding) {
 
     // Decisions go on where they were.
     for key in &keys {
-        let reply = rate_via(&mut client, key, &["10", "1", "1h"]);
+        let reply = rate(&mut client, key, &["10", "1", "1h"]);
         assert_eq!(reply[..3], next_decision(10, before[key].peek[2]), "{key}");
     }
     for key in &live_keys {
-        let reply = rate_via(&mut client, key, &["1000000", "1", "1h"]);
+        let reply = rate(&mut client, key, &["1000000", "1", "1h"]);
         assert_eq!(
             reply[2],
             1_000_000 - 1 - rounds,
@@ -502,9 +501,9 @@ fn fill(client: &mut ClusterConnection, prefix: &str) -> Vec<String> {
     let keys: Vec<String> = (0..1000).map(|i| format!("{prefix}:{i}")).collect();
     for (i, key) in keys.iter().enumerate() {
         let cost = (1 + i % 5).to_string();
-        rate_via(client, key, &["5", "1", "1h", &cost]);
+        rate(client, key, &["5", "1", "1h", &cost]);
         if i % 7 == 0 {
-            refund_via(client, key, 1);
+            refund(client, key, 1);
         }
     }
     keys
@@ -532,7 +531,7 @@ fn manual_failover_keeps_every_bucket() {
     // A bucket refunded to full is no key: it holds its capacity.
     let tokens: Vec<i64> = shard
         .iter()
-        .map(|k| peek_via(&mut client, k, Some(0)).map_or(5, |p| p[2]))
+        .map(|k| peek(&mut client, k, Some(0)).map_or(5, |p| p[2]))
         .collect();
     let buckets = digests.iter().filter(|d| *d != NO_KEY).count();
     assert!(buckets > 250, "only {buckets} buckets on the master");
@@ -560,7 +559,7 @@ fn manual_failover_keeps_every_bucket() {
 
     // The client follows the move; the buckets decide as before.
     for (key, held) in shard.iter().zip(&tokens) {
-        let reply = rate_via(&mut client, key, &["5", "1", "1h"]);
+        let reply = rate(&mut client, key, &["5", "1", "1h"]);
         assert_eq!(reply[..3], next_decision(5, *held), "{key}");
     }
 }
@@ -608,7 +607,7 @@ fn master_crash_keeps_acknowledged_buckets() {
     }
     let mut client = cluster.client();
     for (key, held) in keys.iter().zip(&tokens) {
-        let reply = rate_via(&mut client, key, &["5", "1", "1h"]);
+        let reply = rate(&mut client, key, &["5", "1", "1h"]);
         assert_eq!(reply[..3], next_decision(5, *held), "{key}");
     }
 }

@@ -2,12 +2,11 @@
 //! failover, a master crash), in replication chains and resyncs, and
 //! through crashes with AOF or RDB persistence.
 
-#[path = "../integration/harness.rs"]
+#[path = "../support/mod.rs"]
 #[allow(dead_code)]
-mod harness;
+mod support;
 
 mod cluster;
 mod crash_recovery;
 mod in_cluster;
 mod replication;
-mod support;

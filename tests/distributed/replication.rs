@@ -2,7 +2,6 @@
 //! restarts (partial resync) or starts empty (full sync), and a replica
 //! promoted with `REPLICAOF NO ONE`.
 
-use crate::harness::*;
 use crate::support::*;
 use redis::Connection;
 use std::time::Instant;
@@ -18,21 +17,9 @@ fn primary() -> Server {
 /// A replica of the server on `port`, its link up; `extra` configuration
 /// after the rest.
 fn replica_of(port: u16, extra: &[&str]) -> Server {
-    let port = port.to_string();
-    let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
-    args.extend(FAST_SYNC);
-    if ServerKind::from_env().is_7_or_newer() {
-        // A state command the replica fails to apply kills it: loud.
-        args.extend(["--propagation-error-behavior", "panic"]);
-    } else {
-        skip("propagation-error-behavior needs 7.0: replica errors show in digests only");
-    }
+    let mut args = FAST_SYNC.to_vec();
     args.extend(extra);
-    let replica = Server::start_with(&args);
-    wait_until("replica link up", || {
-        info_field(&replica.info("replication"), "master_link_status").as_deref() == Some("up")
-    });
-    replica
+    start_replica(port, &args)
 }
 
 /// Asserts that `key` expires at the same moment on both servers: the
@@ -92,7 +79,7 @@ fn chain_of_replicas_is_digest_equal() {
     let mut replica = replica_of(primary.port, &[]);
     let mut sub_replica = replica_of(replica.port, &[]);
     let mut con = primary.con();
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
     random_workload(&mut con, &mut rng, "chain", 60, 1500);
     wait_replicated(&primary, &[&replica, &sub_replica]);
 
@@ -109,7 +96,7 @@ fn restarted_replica_resyncs_partially_and_a_new_one_fully() {
     let primary = primary();
     let mut replica = replica_of(primary.port, &[]);
     let mut con = primary.con();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     random_workload(&mut con, &mut rng, "resync", 60, 500);
     wait_replicated(&primary, &[&replica]);
     let syncs = |what: &str| info_u64(&primary.info("stats"), what);
@@ -152,12 +139,7 @@ fn promoted_replica_keeps_its_buckets() {
     }
     rate(&mut con, "partial", &["10", "1", "1h", "4"]);
     rate(&mut con, "refunded", &["5", "1", "1h", "5"]);
-    let refunded: Option<i64> = redis::cmd("CHARON.REFUND")
-        .arg("refunded")
-        .arg(2)
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(refunded, Some(2));
+    assert_eq!(refund(&mut con, "refunded", 2), Some(2));
     wait_replicated(&primary, &[&replica]);
     let keys = ["drained", "partial", "refunded"];
     let at = Instant::now();

@@ -3,8 +3,7 @@
 //! server lets a module put its commands in ACL categories, they are in the
 //! ones their flags say.
 
-use crate::common::*;
-use crate::harness::*;
+use crate::support::*;
 use redis::{Connection, Value};
 
 fn acl(con: &mut Connection, args: &[&str]) {

@@ -14,8 +14,7 @@
 //! names the files (here one incremental file and no base).
 
 use crate::common::*;
-use crate::harness::*;
-use redis::Connection;
+use crate::support::*;
 
 /// One command in the RESP form an AOF holds.
 fn resp(args: &[&[u8]]) -> Vec<u8> {
@@ -28,45 +27,10 @@ fn resp(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// The packed state form of `CHARON.SETSTATE key state`: format 1, then
-/// varints `updated_at band_count [capacity refill period tokens fraction]`.
-fn packed(updated_at: u64, bands: &[[u64; 5]]) -> Vec<u8> {
-    let mut out = vec![1];
-    leb128(&mut out, updated_at);
-    leb128(&mut out, bands.len() as u64);
-    for field in bands.iter().flatten() {
-        leb128(&mut out, *field);
-    }
-    out
-}
-
 fn setstate(key: &[u8], fields: &[&str]) -> Vec<u8> {
     let mut args: Vec<&[u8]> = vec![b"CHARON.SETSTATE", key];
     args.extend(fields.iter().map(|f| f.as_bytes()));
     resp(&args)
-}
-
-/// Writes `commands` as the server's whole append-only file.
-fn write_aof(server: &Server, commands: &[u8]) {
-    let _ = std::fs::remove_file(server.dir.join("appendonly.aof"));
-    let _ = std::fs::remove_dir_all(server.dir.join("appendonlydir"));
-    if server.kind.is_7_or_newer() {
-        let dir = server.dir.join("appendonlydir");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("appendonly.aof.1.incr.aof"), commands).unwrap();
-        std::fs::write(
-            dir.join("appendonly.aof.manifest"),
-            "file appendonly.aof.1.incr.aof seq 1 type i\n",
-        )
-        .unwrap();
-    } else {
-        std::fs::write(server.dir.join("appendonly.aof"), commands).unwrap();
-    }
-}
-
-fn now_ms(con: &mut Connection) -> u64 {
-    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query(con).unwrap();
-    seconds * 1000 + micros / 1000
 }
 
 #[test]
@@ -179,7 +143,7 @@ fn impossible_states_in_the_aof_are_reported_not_loaded() {
     assert_eq!(reply[..3], [0, 3, 0]);
 
     // Each refused command is in the log, with the module's reason.
-    let log = log_text(&server);
+    let log = server.log_text();
     let reported = log
         .lines()
         .filter(|line| line.contains("AOF-loading-client") && line.contains("CHARON.SETSTATE"))

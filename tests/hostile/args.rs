@@ -3,7 +3,7 @@
 //! the server never goes down.
 
 use crate::common::*;
-use crate::harness::*;
+use crate::support::*;
 use redis::Value;
 
 const SEED: u64 = 0x00c4_a50e_5eed_0001;
@@ -98,7 +98,7 @@ const PERIODS: [&str; 10] = [
     "2562047788015215h",
 ];
 
-fn decimal(rng: &mut XorShift) -> Vec<u8> {
+fn decimal(rng: &mut Rng) -> Vec<u8> {
     let n = match rng.below(4) {
         0 => rng.below(10) as i64,
         1 => rng.below(1_000) as i64 + 1,
@@ -109,7 +109,7 @@ fn decimal(rng: &mut XorShift) -> Vec<u8> {
 }
 
 /// One hostile argument.
-fn hostile(rng: &mut XorShift) -> Vec<u8> {
+fn hostile(rng: &mut Rng) -> Vec<u8> {
     match rng.below(13) {
         0 => {
             let len = rng.index(40);
@@ -142,7 +142,7 @@ fn hostile(rng: &mut XorShift) -> Vec<u8> {
     }
 }
 
-fn valid_rate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
+fn valid_rate_args(rng: &mut Rng) -> Vec<Vec<u8>> {
     let capacity = 1 + rng.below(20);
     let mut args = vec![
         capacity.to_string().into_bytes(),
@@ -160,26 +160,26 @@ fn valid_rate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
     args
 }
 
+/// A random band, valid or one token or millisecond beyond:
+/// `[capacity, refill, period, tokens, fraction]`.
+fn random_band(rng: &mut Rng) -> [u64; 5] {
+    let capacity = 1 + rng.below(100);
+    let period = 1 + rng.below(100_000);
+    [
+        capacity,
+        1 + rng.below(100),
+        period,
+        rng.below(capacity + 2),
+        rng.below(period + 2),
+    ]
+}
+
 /// The packed form (`CHARON.SETSTATE key state`): format byte 1, then
 /// varints; sometimes valid, sometimes damaged.
-fn packed_state(rng: &mut XorShift) -> Vec<u8> {
-    let mut state = vec![1];
-    leb128(&mut state, 1_700_000_000_000 + rng.below(1 << 40));
-    let bands = rng.below(18);
-    leb128(&mut state, bands);
-    for _ in 0..bands {
-        let capacity = 1 + rng.below(100);
-        let period = 1 + rng.below(100_000);
-        for field in [
-            capacity,
-            1 + rng.below(100),
-            period,
-            rng.below(capacity + 2),
-            rng.below(period + 2),
-        ] {
-            leb128(&mut state, field);
-        }
-    }
+fn packed_state(rng: &mut Rng) -> Vec<u8> {
+    let updated_at = 1_700_000_000_000 + rng.below(1 << 40);
+    let bands: Vec<[u64; 5]> = (0..rng.below(18)).map(|_| random_band(rng)).collect();
+    let mut state = packed(updated_at, &bands);
     match rng.below(6) {
         0 => {
             let len = rng.index(state.len() + 1);
@@ -199,7 +199,7 @@ fn packed_state(rng: &mut XorShift) -> Vec<u8> {
     state
 }
 
-fn setstate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
+fn setstate_args(rng: &mut Rng) -> Vec<Vec<u8>> {
     if rng.chance(30) {
         return vec![packed_state(rng)];
     }
@@ -218,15 +218,7 @@ fn setstate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
     };
     let mut args = vec![updated_at, declared];
     for _ in 0..bands {
-        let capacity = 1 + rng.below(100);
-        let period = 1 + rng.below(100_000);
-        let mut fields = vec![
-            capacity,
-            1 + rng.below(100),
-            period,
-            rng.below(capacity + 2),
-            rng.below(period + 2),
-        ];
+        let mut fields = random_band(rng);
         if rng.chance(20) {
             // One impossible or hostile field.
             let i = rng.index(5);
@@ -245,7 +237,7 @@ fn setstate_args(rng: &mut XorShift) -> Vec<Vec<u8>> {
 
 /// One argument vector: mostly the command's own shape with hostile
 /// values, sometimes any arity at all.
-fn vector(rng: &mut XorShift) -> Vec<Vec<u8>> {
+fn vector(rng: &mut Rng) -> Vec<Vec<u8>> {
     let command = rng.index(COMMANDS.len());
     let mut name = COMMANDS[command].to_string();
     if rng.chance(5) {
@@ -333,7 +325,7 @@ fn random_argument_vectors() {
         .query(&mut con)
         .unwrap();
 
-    let mut rng = XorShift::new(SEED);
+    let mut rng = Rng::new(SEED);
     let vectors: Vec<Vec<Vec<u8>>> = (0..VECTORS).map(|_| vector(&mut rng)).collect();
     let mut errors = 0;
     let mut results = 0;
@@ -372,12 +364,7 @@ fn random_argument_vectors() {
     for key in KEYS {
         let kind: String = redis::cmd("TYPE").arg(key).query(&mut con).unwrap();
         if kind == "charon-tb" {
-            let reply: Value = redis::cmd("CHARON.PEEK")
-                .arg(key)
-                .arg(0)
-                .query(&mut con)
-                .unwrap();
-            check_verdict(&reply).unwrap_or_else(|e| panic!("PEEK {key:?}: {e}"));
+            assert_peek_sound(&mut con, key);
         }
     }
     // Everything stored survives a save and load.

@@ -1,49 +1,8 @@
-//! What the hostile tests share: a seeded generator, Redis's CRC64, the
-//! checks that a server is still standing, and reply validation.
+//! What the hostile tests share: Redis's CRC64, the checks that a server
+//! is still standing, reply validation, and packed states built by hand.
 
-use crate::harness::Server;
+use crate::support::Server;
 use redis::{Connection, Value};
-
-/// xorshift64*: deterministic, seeded, no dependency. A failure names its
-/// seed and index, so it reproduces exactly.
-pub struct XorShift(u64);
-
-impl XorShift {
-    pub fn new(seed: u64) -> XorShift {
-        XorShift(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (n > 0; the bias is irrelevant here).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    pub fn index(&mut self, n: usize) -> usize {
-        self.below(n as u64) as usize
-    }
-
-    /// True with probability `percent` / 100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.index(items.len())]
-    }
-
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// CRC-64/Jones as Redis computes it for DUMP payloads and RDB files
 /// (crc64.c: polynomial 0xad93d23594c935a9, reflected, initial value 0, no
@@ -69,11 +28,6 @@ pub fn crc64(data: &[u8]) -> u64 {
 fn crc64_matches_redis_test_vector() {
     // The check value in Redis's crc64.c.
     assert_eq!(crc64(b"123456789"), 0xe9c6_d914_c4b8_d9ca);
-}
-
-/// The server log so far.
-pub fn log_text(server: &Server) -> String {
-    std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()
 }
 
 /// What a server writes when it dies of a signal, an assertion or a panic
@@ -102,37 +56,8 @@ pub fn assert_standing(server: &mut Server, what: &str) {
         .query(&mut server.con())
         .unwrap_or_else(|e| panic!("{what}: PING failed: {e}\n{}", server.log_tail()));
     assert_eq!(pong, "PONG", "{what}");
-    if let Some(mark) = crash_mark(&log_text(server)) {
+    if let Some(mark) = crash_mark(&server.log_text()) {
         panic!("{what}: the log says {mark:?}:\n{}", server.log_tail());
-    }
-}
-
-/// An error reply's code and text, if `value` is one.
-pub fn error_text(value: &Value) -> Option<String> {
-    match value {
-        Value::ServerError(error) => Some(
-            format!("{} {}", error.code(), error.details().unwrap_or_default())
-                .trim()
-                .to_string(),
-        ),
-        _ => None,
-    }
-}
-
-/// One command's reply: a value, or an error reply's code and text (a
-/// lost connection fails the test).
-pub fn call(con: &mut Connection, cmd: &redis::Cmd) -> Result<Value, String> {
-    match cmd.query::<Value>(con) {
-        Ok(value) => match error_text(&value) {
-            Some(error) => Err(error),
-            None => Ok(value),
-        },
-        Err(error) => match error.code() {
-            Some(code) => Err(format!("{code} {}", error.detail().unwrap_or_default())
-                .trim()
-                .to_string()),
-            None => panic!("no reply (connection lost?): {error}"),
-        },
     }
 }
 
@@ -166,6 +91,17 @@ pub fn check_verdict(value: &Value) -> Result<[i64; 5], String> {
     }
 }
 
+/// `CHARON.PEEK key 0` answers a verdict within the contract's ranges.
+pub fn assert_peek_sound(con: &mut Connection, key: &[u8]) {
+    let reply: Value = redis::cmd("CHARON.PEEK")
+        .arg(key)
+        .arg(0)
+        .query(con)
+        .unwrap();
+    check_verdict(&reply)
+        .unwrap_or_else(|e| panic!("PEEK {:?}: {e}", String::from_utf8_lossy(key)));
+}
+
 /// Runs `commands` (each a whole argument vector) as one pipeline and
 /// answers one reply per command, errors included.
 pub fn pipeline(con: &mut Connection, commands: &[Vec<Vec<u8>>]) -> Vec<Value> {
@@ -185,23 +121,6 @@ pub fn pipeline(con: &mut Connection, commands: &[Vec<Vec<u8>>]) -> Vec<Value> {
     replies
 }
 
-/// An argument vector, printable for a failure message.
-pub fn show(argv: &[Vec<u8>]) -> String {
-    let parts: Vec<String> = argv
-        .iter()
-        .map(|arg| {
-            let text = String::from_utf8_lossy(arg);
-            if text.chars().count() > 60 {
-                let head: String = text.chars().take(60).collect();
-                format!("{head:?}...({} bytes)", arg.len())
-            } else {
-                format!("{text:?}")
-            }
-        })
-        .collect();
-    parts.join(" ")
-}
-
 /// Appends `value` as an unsigned LEB128 varint: written independently of
 /// the module's packer, to build packed states by hand.
 pub fn leb128(out: &mut Vec<u8>, mut value: u64) {
@@ -210,4 +129,16 @@ pub fn leb128(out: &mut Vec<u8>, mut value: u64) {
         value >>= 7;
     }
     out.push(value as u8);
+}
+
+/// The packed state form of `CHARON.SETSTATE key state`: format 1, then
+/// varints `updated_at band_count [capacity refill period tokens fraction]`.
+pub fn packed(updated_at: u64, bands: &[[u64; 5]]) -> Vec<u8> {
+    let mut out = vec![1];
+    leb128(&mut out, updated_at);
+    leb128(&mut out, bands.len() as u64);
+    for field in bands.iter().flatten() {
+        leb128(&mut out, *field);
+    }
+    out
 }

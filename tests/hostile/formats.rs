@@ -5,7 +5,7 @@
 //! key, is in `panic.rs`.)
 
 use crate::common::*;
-use crate::harness::*;
+use crate::support::*;
 use redis::Value;
 
 const DIRECTIVES: [&[u8]; 4] = [
@@ -137,7 +137,7 @@ fn printf_directives_reach_no_format() {
         assert!(error.starts_with("ERR Bad data format"), "{error}");
     }
     assert_standing(&mut server, "after printf directives");
-    let log = log_text(&server);
+    let log = server.log_text();
     assert!(
         log.contains(
             "charon: cannot load a bucket: invalid bucket: tokens must not exceed capacity, and the fraction must be below the period (and 0 when full)"

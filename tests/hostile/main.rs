@@ -3,9 +3,9 @@
 //! error and log path, a contained panic, ACL boundaries; the committed fuzz
 //! corpus replayed; and, ignored by default (`make soak`), a load test.
 
-#[path = "../integration/harness.rs"]
+#[path = "../support/mod.rs"]
 #[allow(dead_code)]
-mod harness;
+mod support;
 
 /// The fuzz targets' checks, so that the committed corpus is replayed here.
 #[path = "../../fuzz/src/checks.rs"]

@@ -4,7 +4,7 @@
 //! (`CHARON.TESTPANIC key` panics on purpose), named by `CHARON_MODULE`.
 
 use crate::common::*;
-use crate::harness::*;
+use crate::support::*;
 use redis::Value;
 
 const PANIC_ERROR: &str = "ERR charon internal error, see the server log";
@@ -100,7 +100,7 @@ fn a_panic_is_an_error_reply_and_a_log_line() {
     assert_eq!(keys, 1, "a panicking command created a key");
     info_u64(&server.info("charon"), "charon_calls");
 
-    let log = log_text(&server);
+    let log = server.log_text();
     let line = "CHARON.TESTPANIC panics on purpose (key %s%n%x, %s %n %x)";
     assert!(
         log.contains(line),

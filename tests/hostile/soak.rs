@@ -7,7 +7,7 @@
 //! `CHARON_SOAK_SECONDS` shortens or lengthens the load (default 60).
 
 use crate::common::*;
-use crate::harness::*;
+use crate::support::*;
 use redis::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,7 +33,7 @@ fn params(key: u64) -> [String; 3] {
     [capacity.to_string(), refill.to_string(), period.to_string()]
 }
 
-fn command(rng: &mut XorShift) -> Vec<Vec<u8>> {
+fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
     let n = rng.below(KEYS);
     let key = format!("soak:{n}").into_bytes();
     let roll = rng.below(100);
@@ -85,7 +85,7 @@ fn soak() {
             let mut con = server.con();
             let (commands, errors) = (commands.clone(), errors.clone());
             std::thread::spawn(move || {
-                let mut rng = XorShift::new(0x50ac_0000 + i as u64);
+                let mut rng = Rng::new(0x50ac_0000 + i as u64);
                 while Instant::now() < deadline {
                     let batch: Vec<Vec<Vec<u8>>> =
                         (0..PIPELINE).map(|_| command(&mut rng)).collect();

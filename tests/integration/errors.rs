@@ -1,7 +1,7 @@
 //! Bad input: a clear error naming the argument, nothing changed, the server
 //! still answering.
 
-use crate::harness::*;
+use crate::support::*;
 
 #[test]
 fn bad_invocations_answer_err_and_change_nothing() {
@@ -20,7 +20,7 @@ fn bad_invocations_answer_err_and_change_nothing() {
         ),
         (
             &[b"CHARON.RATE", b"k", b"10", b"1", b"1h", b"1", b"x"],
-            "ERR wrong number of arguments",
+            "ERR syntax error",
         ),
         (&[b"CHARON.PEEK"], "ERR wrong number of arguments"),
         (

@@ -9,7 +9,7 @@
 //! file with `CHARON_SERVER_NAME=redis-6.2 ... cargo test --release --test
 //! integration -- --ignored write_fixtures`; never edit an older file.
 
-use crate::harness::*;
+use crate::support::*;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -96,7 +96,7 @@ fn every_encver_fixture_loads_exactly() {
             let started = Instant::now();
             let restored = peek(&mut con, &key, Some(0)).expect("a bucket");
             let direct = peek(&mut con, &expected, Some(0)).expect("a bucket");
-            let apart_ms = started.elapsed().as_millis() as i64 + 1;
+            let apart_ms = elapsed_ms(started);
             assert_eq!(restored[..4], direct[..4], "encver {encver} {name}");
             let drift = restored[4] - direct[4];
             assert!(
@@ -116,7 +116,7 @@ fn every_encver_fixture_loads_exactly() {
 #[test]
 #[ignore]
 fn write_fixtures() {
-    let encver = 1; // charon::encoding::ENCVER when this file was written
+    let encver = 1; // charon::formats::rdb::ENCVER when this file was written
     let server = Server::start();
     let mut con = server.con();
     let mut out =

@@ -1,6 +1,6 @@
 //! INFO counters, MEMORY USAGE, command info and key extraction.
 
-use crate::harness::*;
+use crate::support::*;
 
 #[test]
 fn info_counters_are_exact() {
@@ -15,16 +15,8 @@ fn info_counters_are_exact() {
     error_of(&mut con, &[b"CHARON.RATE", b"k", b"0", b"1", b"1h"]); // error: not a call
     peek(&mut con, "k", None);
     peek(&mut con, "missing", None);
-    let _: Option<i64> = redis::cmd("CHARON.REFUND")
-        .arg("k")
-        .arg(1)
-        .query(&mut con)
-        .unwrap();
-    let _: Option<i64> = redis::cmd("CHARON.REFUND")
-        .arg("missing")
-        .arg(1)
-        .query(&mut con)
-        .unwrap();
+    refund(&mut con, "k", 1);
+    refund(&mut con, "missing", 1);
 
     let info = server.info("charon");
     let field = |name: &str| info_u64(&info, &format!("charon_{name}"));
@@ -127,7 +119,9 @@ fn command_info_describes_the_commands() {
         .query(&mut con)
         .unwrap();
     let text = format!("{docs:?}").to_lowercase();
-    for expected in ["capacity", "refill", "period", "cost", "optional", "o(1)"] {
+    for expected in [
+        "capacity", "refill", "period", "cost", "optional", "limit", "block", "multiple", "o(n)",
+    ] {
         assert!(
             text.contains(expected),
             "COMMAND DOCS lacks {expected}: {text}"
@@ -161,11 +155,7 @@ fn keyspace_events_fire_only_on_change() {
     rate(&mut con, "k", &["1", "1", "1h"]); // allowed: event
     rate(&mut con, "k", &["1", "1", "1h"]); // limited: none
     rate(&mut con, "k", &["1", "1", "1h", "0"]); // cost 0: none
-    let _: Option<i64> = redis::cmd("CHARON.REFUND")
-        .arg("k")
-        .arg(1)
-        .query(&mut con)
-        .unwrap(); // event
+    refund(&mut con, "k", 1); // event
     rate(&mut con, "marker", &["1", "1", "1h"]); // event: ends the sequence
     let mut events: Vec<(String, String)> = Vec::new();
     while events.last().map(|(key, _)| key.as_str()) != Some("__keyspace@0__:marker") {
@@ -197,11 +187,7 @@ fn watch_is_disturbed_only_by_change() {
     );
     // A request that takes tokens changes the key: the transaction aborts.
     let _: () = redis::cmd("WATCH").arg("k").query(&mut con).unwrap();
-    let _: Option<i64> = redis::cmd("CHARON.REFUND")
-        .arg("k")
-        .arg(1)
-        .query(&mut other)
-        .unwrap();
+    refund(&mut other, "k", 1);
     rate(&mut other, "k", &["1", "1", "1h"]);
     let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
     let _: () = redis::cmd("PING").query(&mut con).unwrap_or(());

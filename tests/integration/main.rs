@@ -1,7 +1,10 @@
 //! Integration tests: a real server, the built module, a real connection.
 
-mod harness;
+#[path = "../support/mod.rs"]
+#[allow(dead_code)]
+mod support;
 
+mod bands;
 mod errors;
 mod fixtures;
 mod introspection;

@@ -1,6 +1,6 @@
 //! `CHARON.PEEK` and `CHARON.REFUND`.
 
-use crate::harness::*;
+use crate::support::*;
 
 #[test]
 fn peek_answers_what_rate_would_and_touches_nothing() {
@@ -70,22 +70,16 @@ fn peek_reports_wrongtype() {
 fn refund_gives_back_never_above_capacity() {
     let server = Server::start();
     let mut con = server.con();
-    let missing: Option<i64> = redis::cmd("CHARON.REFUND")
-        .arg("k")
-        .arg(1)
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(missing, None, "a missing key (a full bucket) answers null");
+    assert_eq!(
+        refund(&mut con, "k", 1),
+        None,
+        "a missing key (a full bucket) answers null"
+    );
     let exists: i64 = redis::cmd("EXISTS").arg("k").query(&mut con).unwrap();
     assert_eq!(exists, 0, "REFUND created a key");
 
     rate(&mut con, "k", &["10", "1", "1h", "6"]);
-    let remaining: i64 = redis::cmd("CHARON.REFUND")
-        .arg("k")
-        .arg(2)
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(remaining, 6);
+    assert_eq!(refund(&mut con, "k", 2), Some(6));
     // The TTL follows: 4 tokens missing at 1 per hour.
     let ttl = pttl(&mut con, "k");
     assert!(
@@ -95,12 +89,7 @@ fn refund_gives_back_never_above_capacity() {
     assert_eq!(peek(&mut con, "k", Some(0)).unwrap()[2], 6);
 
     // Refunding past capacity fills the bucket, and a full bucket is no key.
-    let remaining: i64 = redis::cmd("CHARON.REFUND")
-        .arg("k")
-        .arg(100)
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(remaining, 10);
+    assert_eq!(refund(&mut con, "k", 100), Some(10));
     let exists: i64 = redis::cmd("EXISTS").arg("k").query(&mut con).unwrap();
     assert_eq!(exists, 0);
 }

@@ -2,9 +2,8 @@
 //! `DEBUG DIGEST-VALUE` equal (the digest covers every field) and
 //! `CHARON.PEEK` equal (up to the time that passed).
 
-use crate::harness::*;
+use crate::support::*;
 use redis::Connection;
-use std::time::Instant;
 
 /// A few buckets in different states: fresh, drained, multi-token costs,
 /// huge parameters, binary key names.
@@ -19,43 +18,9 @@ fn fill(con: &mut Connection) {
     rate(
         con,
         "huge",
-        &["1000000000000", "1", "3650d", "999999999999"],
+        &["1000000000000", "1000000", "3650d", "999999999999"],
     );
     rate(con, "bin\u{0}ary", &["5", "5", "1d", "2"]);
-}
-
-struct Snapshot {
-    digests: Vec<String>,
-    peeks: Vec<[i64; 5]>,
-    at: Instant,
-}
-
-fn snapshot(con: &mut Connection) -> Snapshot {
-    // Taken first: every PEEK below happens after it.
-    let at = Instant::now();
-    Snapshot {
-        digests: KEYS.iter().map(|k| digest(con, k)).collect(),
-        peeks: KEYS
-            .iter()
-            .map(|k| peek(con, k, Some(0)).expect("bucket present"))
-            .collect(),
-        at,
-    }
-}
-
-fn assert_kept(before: &Snapshot, con: &mut Connection, keys_under: &[&str], what: &str) {
-    for (i, key) in keys_under.iter().enumerate() {
-        assert_eq!(
-            digest(con, key),
-            before.digests[i],
-            "{what}: digest of {key:?}"
-        );
-        let after = peek(con, key, Some(0)).unwrap_or_else(|| panic!("{what}: {key:?} lost"));
-        // Measured after the PEEK answered; times are whole milliseconds,
-        // rounded up: one more of slack.
-        let elapsed = before.at.elapsed().as_millis() as i64 + 2;
-        assert_same_bucket(before.peeks[i], after, elapsed, &format!("{what}: {key:?}"));
-    }
 }
 
 #[test]
@@ -63,9 +28,9 @@ fn debug_reload() {
     let server = Server::start();
     let mut con = server.con();
     fill(&mut con);
-    let before = snapshot(&mut con);
+    let before = Snapshot::take(&mut con, &KEYS);
     let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
-    assert_kept(&before, &mut con, &KEYS, "DEBUG RELOAD");
+    before.assert_kept(&mut con, &KEYS, "DEBUG RELOAD");
 }
 
 #[test]
@@ -73,12 +38,12 @@ fn save_and_restart() {
     let mut server = Server::start();
     let mut con = server.con();
     fill(&mut con);
-    let before = snapshot(&mut con);
+    let before = Snapshot::take(&mut con, &KEYS);
     let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
     server.shutdown(false);
     server.restart();
     let mut con = server.con();
-    assert_kept(&before, &mut con, &KEYS, "SAVE + restart");
+    before.assert_kept(&mut con, &KEYS, "SAVE + restart");
     // The TTL came back with the value.
     let ttl = pttl(&mut con, "drained");
     assert!(ttl > 0, "PTTL {ttl}");
@@ -89,11 +54,11 @@ fn appendonly_and_restart() {
     let mut server = Server::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
     let mut con = server.con();
     fill(&mut con);
-    let before = snapshot(&mut con);
+    let before = Snapshot::take(&mut con, &KEYS);
     server.shutdown(false);
     server.restart();
     let mut con = server.con();
-    assert_kept(&before, &mut con, &KEYS, "AOF replay");
+    before.assert_kept(&mut con, &KEYS, "AOF replay");
 }
 
 fn rewrite_and_restart(preamble: &str) {
@@ -101,7 +66,7 @@ fn rewrite_and_restart(preamble: &str) {
         Server::start_with(&["--appendonly", "yes", "--aof-use-rdb-preamble", preamble]);
     let mut con = server.con();
     fill(&mut con);
-    let before = snapshot(&mut con);
+    let before = Snapshot::take(&mut con, &KEYS);
     let _: String = redis::cmd("BGREWRITEAOF").query(&mut con).unwrap();
     wait_for_rewrite(&server);
     // Changes after the rewrite land in the new AOF too.
@@ -110,8 +75,7 @@ fn rewrite_and_restart(preamble: &str) {
     server.shutdown(false);
     server.restart();
     let mut con = server.con();
-    assert_kept(
-        &before,
+    before.assert_kept(
         &mut con,
         &KEYS,
         &format!("BGREWRITEAOF (preamble {preamble}) + restart"),
@@ -142,36 +106,16 @@ fn bgrewriteaof_without_rdb_preamble() {
 }
 
 fn wait_for_rewrite(server: &Server) {
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let info = server.info("persistence");
-        if info_u64(&info, "aof_rewrite_in_progress") == 0
+    let mut info = String::new();
+    wait_until("the AOF rewrite to finish", || {
+        info = server.info("persistence");
+        info_u64(&info, "aof_rewrite_in_progress") == 0
             && info_u64(&info, "aof_rewrite_scheduled") == 0
-        {
-            assert_eq!(
-                info_field(&info, "aof_last_bgrewrite_status").as_deref(),
-                Some("ok")
-            );
-            return;
-        }
-        assert!(Instant::now() < deadline, "AOF rewrite did not finish");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// The text of every AOF file (one file before 7.0, a directory after).
-fn aof_text(server: &Server) -> String {
-    let mut text = String::new();
-    let mut paths = vec![server.dir.join("appendonly.aof")];
-    if let Ok(entries) = std::fs::read_dir(server.dir.join("appendonlydir")) {
-        paths.extend(entries.flatten().map(|e| e.path()));
-    }
-    for path in paths {
-        if let Ok(bytes) = std::fs::read(&path) {
-            text.push_str(&String::from_utf8_lossy(&bytes));
-        }
-    }
-    text
+    });
+    assert_eq!(
+        info_field(&info, "aof_last_bgrewrite_status").as_deref(),
+        Some("ok")
+    );
 }
 
 #[test]
@@ -179,7 +123,7 @@ fn dump_restore() {
     let server = Server::start();
     let mut con = server.con();
     fill(&mut con);
-    let before = snapshot(&mut con);
+    let before = Snapshot::take(&mut con, &KEYS);
     let restored: Vec<String> = KEYS.iter().map(|k| format!("restored:{k}")).collect();
     for (key, target) in KEYS.iter().zip(&restored) {
         let payload: Vec<u8> = redis::cmd("DUMP").arg(*key).query(&mut con).unwrap();
@@ -194,7 +138,7 @@ fn dump_restore() {
             .unwrap();
     }
     let targets: Vec<&str> = restored.iter().map(String::as_str).collect();
-    assert_kept(&before, &mut con, &targets, "DUMP/RESTORE");
+    before.assert_kept(&mut con, &targets, "DUMP/RESTORE");
 }
 
 #[test]
@@ -202,7 +146,7 @@ fn copy_is_independent() {
     let server = Server::start();
     let mut con = server.con();
     fill(&mut con);
-    let before = snapshot(&mut con);
+    let before = Snapshot::take(&mut con, &KEYS);
     let copies: Vec<String> = KEYS.iter().map(|k| format!("copy:{k}")).collect();
     for (key, target) in KEYS.iter().zip(&copies) {
         let copied: i64 = redis::cmd("COPY")
@@ -213,7 +157,7 @@ fn copy_is_independent() {
         assert_eq!(copied, 1);
     }
     let targets: Vec<&str> = copies.iter().map(String::as_str).collect();
-    assert_kept(&before, &mut con, &targets, "COPY");
+    before.assert_kept(&mut con, &targets, "COPY");
     // Independent: draining the copy leaves the original as it was.
     rate(&mut con, "copy:fresh", &["10", "10", "1h", "5"]);
     assert_eq!(digest(&mut con, "fresh"), before.digests[0]);

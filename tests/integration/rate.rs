@@ -1,7 +1,7 @@
 //! `CHARON.RATE`, bullet by bullet of the contract. Periods are hours, so the
 //! milliseconds a test takes cannot change a decision.
 
-use crate::harness::*;
+use crate::support::*;
 
 const HOUR: i64 = 3_600_000;
 
@@ -179,14 +179,24 @@ fn extreme_parameters_are_exact() {
         &["1000000000000", "1000000000000", "3650d", "1000000000000"],
     );
     assert_eq!(reply, [0, 1_000_000_000_000, 0, -1, 315_360_000_000]);
-    // 1 token per 3650 days, capacity 10^12: reset-after saturates at the
-    // largest integer rather than wrapping.
-    let reply = rate(
+    // Refilling 10^12 tokens at 1 per 3650 days would take longer than a
+    // reply can say exactly: refused, so no answer is ever saturated.
+    let error = error_of(
         &mut con,
-        "slow",
-        &["1000000000000", "1", "3650d", "1000000000000"],
+        &[
+            b"CHARON.RATE",
+            b"slow",
+            b"1000000000000",
+            b"1",
+            b"3650d",
+            b"1",
+        ],
     );
-    assert_eq!(reply, [0, 1_000_000_000_000, 0, -1, i64::MAX]);
-    let reply = rate(&mut con, "max", &[&max, &max, &max, &max]);
-    assert_eq!(reply, [0, i64::MAX, 0, -1, i64::MAX]);
+    assert!(error.starts_with("ERR limit is out of range"), "{error}");
+    // The largest limit that is accepted: 2^62 ms to refill, answered
+    // exactly, and its key expires exactly then.
+    let reply = rate(&mut con, "edge", &["4", "1", "1152921504606846976", "4"]);
+    assert_eq!(reply, [0, 4, 0, -1, 1 << 62]);
+    let reply = rate(&mut con, "max", &[&max, &max, "1", &max]);
+    assert_eq!(reply, [0, i64::MAX, 0, -1, 1]);
 }

@@ -1,6 +1,6 @@
 //! The repository's `redis.conf` (what `make run` starts) loads the module.
 
-use crate::harness::*;
+use crate::support::*;
 use std::path::Path;
 
 #[test]

@@ -6,7 +6,7 @@
 //! `CHARON_SERVER_VERSION` (default `7.0.15`): a silently different server
 //! fails loudly. `make test` sets these from `servers/matrix.tsv`.
 
-use redis::{Connection, ConnectionLike, Value};
+use redis::{Connection, Value};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -185,7 +185,7 @@ impl Server {
                     );
                 }
             }
-            if let Ok(mut con) = self.try_connection() {
+            if let Ok(mut con) = connect(self.port) {
                 // LOADING answers an error until the dataset is in memory.
                 if redis::cmd("PING").query::<String>(&mut con).is_ok() {
                     return;
@@ -213,13 +213,8 @@ impl Server {
         );
     }
 
-    fn try_connection(&self) -> redis::RedisResult<Connection> {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?;
-        client.get_connection_with_timeout(Duration::from_secs(5))
-    }
-
     pub fn con(&self) -> Connection {
-        self.try_connection().expect("connect to the server")
+        connect(self.port).expect("connect to the server")
     }
 
     pub fn info(&self, section: &str) -> String {
@@ -229,8 +224,14 @@ impl Server {
             .expect("INFO")
     }
 
+    /// The server log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// The last 40 lines of the server log.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let log = self.log_text();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
@@ -292,6 +293,12 @@ impl Drop for Server {
     }
 }
 
+/// A new connection to the server on `port` of this machine.
+pub fn connect(port: u16) -> redis::RedisResult<Connection> {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))?
+        .get_connection_with_timeout(Duration::from_secs(5))
+}
+
 pub fn info_field(info: &str, field: &str) -> Option<String> {
     info.lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
@@ -303,88 +310,4 @@ pub fn info_u64(info: &str, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
         .parse()
         .expect("integer INFO field")
-}
-
-/// `CHARON.RATE` with any arguments on any connection (a server's or a
-/// cluster client's), answering the 5 integers.
-pub fn rate(con: &mut dyn ConnectionLike, key: &str, args: &[&str]) -> [i64; 5] {
-    let reply: Vec<i64> = redis::cmd("CHARON.RATE")
-        .arg(key)
-        .arg(args)
-        .query(con)
-        .unwrap_or_else(|e| panic!("CHARON.RATE {key} {args:?}: {e}"));
-    reply.try_into().expect("5 integers")
-}
-
-/// `CHARON.PEEK` on any connection; `None` for no key.
-pub fn peek(con: &mut dyn ConnectionLike, key: &str, cost: Option<u64>) -> Option<[i64; 5]> {
-    let mut cmd = redis::cmd("CHARON.PEEK");
-    cmd.arg(key);
-    if let Some(cost) = cost {
-        cmd.arg(cost);
-    }
-    let reply: Option<Vec<i64>> = cmd.query(con).expect("CHARON.PEEK");
-    reply.map(|r| r.try_into().expect("5 integers"))
-}
-
-pub fn digest(con: &mut Connection, key: &str) -> String {
-    let reply: Vec<String> = redis::cmd("DEBUG")
-        .arg("DIGEST-VALUE")
-        .arg(key)
-        .query(con)
-        .expect("DEBUG DIGEST-VALUE");
-    reply.into_iter().next().unwrap_or_default()
-}
-
-pub fn pttl(con: &mut Connection, key: &str) -> i64 {
-    redis::cmd("PTTL").arg(key).query(con).expect("PTTL")
-}
-
-/// The error a command answers (panics if it succeeds).
-pub fn error_of(con: &mut Connection, args: &[&[u8]]) -> String {
-    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap());
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    match cmd.query::<Value>(con) {
-        Ok(Value::ServerError(error)) => {
-            format!("{} {}", error.code(), error.details().unwrap_or_default())
-                .trim()
-                .to_string()
-        }
-        Ok(value) => panic!(
-            "{:?} answered {value:?}, expected an error",
-            printable(args)
-        ),
-        Err(error) => {
-            let code = error.code().unwrap_or_default().to_string();
-            let detail = error.detail().unwrap_or_default().to_string();
-            format!("{code} {detail}").trim().to_string()
-        }
-    }
-}
-
-pub fn printable(args: &[&[u8]]) -> Vec<String> {
-    args.iter()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-/// Two PEEK replies of the same bucket `elapsed_ms` apart: the same tokens,
-/// the times shorter by at most the time that passed.
-pub fn assert_same_bucket(before: [i64; 5], after: [i64; 5], elapsed_ms: i64, what: &str) {
-    assert_eq!(before[..3], after[..3], "{what}: limited/limit/remaining");
-    for i in [3, 4] {
-        if before[i] <= 0 {
-            assert_eq!(before[i], after[i], "{what}: field {i}");
-        } else {
-            let drift = before[i] - after[i];
-            assert!(
-                (0..=elapsed_ms).contains(&drift),
-                "{what}: field {i} went from {} to {} in {elapsed_ms} ms",
-                before[i],
-                after[i]
-            );
-        }
-    }
 }
