@@ -1,0 +1,1 @@
+//! The Redis Functions library (lua/charon.lua) against the module.
