@@ -7,8 +7,8 @@ from unittest import mock
 
 from charon_bench import report
 from charon_bench.profile import PerfResult, Profile
-from charon_bench.report import (Row, code, markdown, perf_markdown, shell, summarize, table,
-                                  targets_markdown)
+from charon_bench.report import (Row, beside_rate_markdown, code, markdown, perf_markdown,
+                                  shell, summarize, table, targets_markdown)
 from charon_bench.steps import Sample
 from charon_bench.workload import workloads
 
@@ -20,10 +20,10 @@ def sample(rps, calls=100, limited=0, charon=True):
                   calls=calls, charon={"calls": calls, "limited": limited} if charon else {})
 
 
-def row(name, pipeline, vs_set=1.0, vs_lua=1.0, limited=None):
+def row(name, pipeline, vs_set=1.0, vs_lua=1.0, limited=None, vs_rate=None):
     return Row(name=name, pipeline=pipeline, rps=123_456.0, vs_set=vs_set, vs_incr=0.5,
                vs_lua=vs_lua, p50_ms=0.25, p99_ms=1.5, usec_per_call=2.125,
-               limited_share=limited)
+               limited_share=limited, vs_rate=vs_rate)
 
 
 class SummarizeTest(unittest.TestCase):
@@ -108,6 +108,94 @@ class TargetsTest(unittest.TestCase):
         lines = targets_markdown([row("SET PX", 32)], [], 1_000).splitlines()
         self.assertEqual(lines[-2:], ["| target | bound | measured | met |",
                                       "|---|---:|---:|---|"])
+
+
+class BesideRateTest(unittest.TestCase):
+    """The extra bands, FCALL and CL.THROTTLE beside one-band CHARON.RATE."""
+
+    def test_vs_rate_is_the_median_of_per_round_ratios(self):
+        by_name = {w.name: w for w in workloads(SHA)}
+        names = ("INCR", "SET PX", "CHARON.RATE allow", "CHARON.RATE allow, 2 bands",
+                 "EVALSHA Lua bucket")
+        per_round = {
+            "INCR": [sample(100, charon=False)] * 3,
+            "SET PX": [sample(100, charon=False)] * 3,
+            "CHARON.RATE allow": [sample(100), sample(200), sample(400)],
+            # 0.9, 0.5, 0.975 by round: median 0.9 (ratio of medians: 1.0).
+            "CHARON.RATE allow, 2 bands": [sample(90), sample(100), sample(390)],
+            "EVALSHA Lua bucket": [sample(100, charon=False)] * 3,
+        }
+        samples = {(name, p): runs for name, runs in per_round.items() for p in (1, 32)}
+        rows = summarize([by_name[name] for name in names], samples, 3)
+        two = next(r for r in rows if r.name == "CHARON.RATE allow, 2 bands" and r.pipeline == 32)
+        self.assertAlmostEqual(two.vs_rate, 0.9)
+        self.assertAlmostEqual(two.band_cost, 0.1)
+        one = next(r for r in rows if r.name == "CHARON.RATE allow" and r.pipeline == 32)
+        self.assertEqual(one.vs_rate, 1.0)
+        self.assertIsNone(one.band_cost)
+
+    def test_vs_rate_is_none_without_the_one_band_row(self):
+        by_name = {w.name: w for w in workloads(SHA)}
+        names = ("INCR", "SET PX", "EVALSHA Lua bucket")
+        samples = {(name, p): [sample(100, charon=False)] for name in names for p in (1, 32)}
+        rows = summarize([by_name[name] for name in names], samples, 1)
+        self.assertTrue(all(r.vs_rate is None for r in rows))
+
+    def test_band_cost_is_per_extra_band(self):
+        self.assertAlmostEqual(row("CHARON.RATE allow, 2 bands", 32, vs_rate=0.96).band_cost,
+                               0.04)
+        self.assertAlmostEqual(row("CHARON.RATE allow, 4 bands", 32, vs_rate=0.88).band_cost,
+                               0.04)
+        self.assertAlmostEqual(row("CHARON.RATE allow, 4 bands", 32, vs_rate=1.03).band_cost,
+                               -0.01)
+        self.assertIsNone(row("CL.THROTTLE", 32, vs_rate=0.9).band_cost)
+        self.assertIsNone(row("CHARON.RATE allow, 2 bands", 32).band_cost)
+
+    def test_table_and_memory_of_two_bands(self):
+        rows = [row("CHARON.RATE allow", 32, vs_rate=1.0),
+                row("CHARON.RATE allow, 2 bands", 32, vs_rate=0.97, vs_lua=4.5),
+                row("CHARON.RATE allow, 4 bands", 32, vs_rate=0.85),
+                row("FCALL charon_rate", 32, vs_rate=0.25, vs_lua=1.25),
+                row("CL.THROTTLE", 32, vs_rate=0.98),
+                row("CHARON.RATE allow, 2 bands", 1, vs_rate=1.02)]
+        memory = [{"kind": "CHARON.RATE bucket", "bytes_per_key": 150.0},
+                  {"kind": "CHARON.RATE two-band bucket", "bytes_per_key": 190.5}]
+        lines = beside_rate_markdown(rows, memory).splitlines()
+        self.assertEqual(lines[0], "## Beside one-band `CHARON.RATE allow`")
+        body = [line for line in lines if line.startswith("| ") and "`-P" in line]
+        self.assertEqual(body, [
+            "| CHARON.RATE allow, 2 bands | `-P 32` | 123,456 | 0.970 | 3.0% | 4.50 |",
+            "| CHARON.RATE allow, 4 bands | `-P 32` | 123,456 | 0.850 | 5.0% | 1.00 |",
+            "| FCALL charon_rate | `-P 32` | 123,456 | 0.250 | | 1.25 |",
+            "| CL.THROTTLE | `-P 32` | 123,456 | 0.980 | | 1.00 |",
+            "| CHARON.RATE allow, 2 bands | `-P 1` | 123,456 | 1.020 | -2.0% | 1.00 |",
+        ])
+        self.assertIn("150.0 bytes per one-band bucket, 190.5 per two-band bucket (+40.5 for "
+                      "the second band).", lines[-1])
+
+    def test_nothing_without_those_rows(self):
+        self.assertEqual(beside_rate_markdown([row("CHARON.RATE allow", 32, vs_rate=1.0)], []),
+                         "")
+
+    def test_targets_of_the_new_rows(self):
+        rows = [row("CHARON.RATE allow, 2 bands", 32, vs_rate=0.96),
+                row("CHARON.RATE allow, 4 bands", 32, vs_rate=0.82),
+                row("FCALL charon_rate", 32, vs_lua=1.1),
+                row("CL.THROTTLE", 32, vs_rate=0.94),
+                row("CL.THROTTLE", 1, vs_rate=0.5)]
+        lines = targets_markdown(rows, [], 1_000).splitlines()
+        self.assertIn("| `CHARON.RATE` 2 bands: each extra band's cost, share of one-band "
+                      "throughput at `-P 32` | ≤ 5.0% | 4.0% | yes |", lines)
+        self.assertIn("| `CHARON.RATE` 4 bands: each extra band's cost, share of one-band "
+                      "throughput at `-P 32` | ≤ 5.0% | 6.0% | **no** |", lines)
+        self.assertIn("| `FCALL charon_rate` (lua/charon.lua), × the Lua token bucket at "
+                      "`-P 32` | ≥ 1.00× | 1.10× | yes |", lines)
+        self.assertIn("| `CL.THROTTLE`, × `CHARON.RATE` allow at `-P 32` (within 5%) | "
+                      "≥ 0.95× | 0.94× | **no** |", lines)
+
+    def test_a_target_without_a_value_is_left_out(self):
+        text = targets_markdown([row("CL.THROTTLE", 32)], [], 1_000)
+        self.assertNotIn("CL.THROTTLE", text)
 
 
 class MarkdownTest(unittest.TestCase):

@@ -21,9 +21,16 @@ server, beside SET, INCR and a Lua token bucket, plus the core's ns per call.
                          from a second record with DWARF call graphs (left
                          out, saying why, if perf cannot make those).
 
+Beside one-band CHARON.RATE it measures CHARON.RATE with 2 and 4 bands, the
+Functions form (FCALL charon_rate, lua/charon.lua loaded by FUNCTION LOAD
+REPLACE: a run fails if the file is missing or does not load) and CL.THROTTLE
+(the module loaded with CLTHROTTLE yes), each as a ratio to one-band
+CHARON.RATE allow taken within the same rounds.
+
 The server is the redis-7.0 row of servers/matrix.tsv (Debian's redis-server,
 checked by its version), started here on a free loopback port with the
-release build of the module loaded, no persistence, pinned to CPU 0;
+release build of the module loaded (module arguments CLTHROTTLE yes), no
+persistence, pinned to CPU 0;
 redis-benchmark runs on CPU 1. Each command runs once per pipeline depth per
 round, interleaved (A B C ... A B C ...), so that the ratios between commands
 are taken within one round, on the same machine state. Ratios from one run

@@ -29,7 +29,8 @@ from .progress import checks_passed, say
 from .report import markdown, perf_markdown, summarize
 from .server import Server
 from .steps import Bench
-from .workload import CLIENTS, RATE_WORKLOAD, SET_WORKLOAD, workloads
+from .workload import (CLIENTS, FUNCTION_LIBRARY, MODULE_ARGS, RATE_WORKLOAD, SET_WORKLOAD,
+                       workloads)
 
 LUA_SCRIPT = BENCH / "token_bucket.lua"
 
@@ -77,6 +78,25 @@ def parse_args(argv):
     if smoke:
         args.no_criterion = True
     return args
+
+
+def function_library() -> str:
+    """The Functions library the FCALL row calls. It is part of the checkout:
+    missing is a failure, never a row left out."""
+    path = ROOT / FUNCTION_LIBRARY
+    if not path.is_file():
+        raise BenchError(f"{path} is missing: the {FUNCTION_LIBRARY} row needs it")
+    return path.read_text()
+
+
+def load_functions(client, source: str) -> None:
+    """FUNCTION LOAD REPLACE of the library, its name checked in the reply."""
+    try:
+        name = client.call("FUNCTION", "LOAD", "REPLACE", source)
+    except BenchError as err:  # the server's error reply, said with the file's name
+        raise BenchError(f"FUNCTION LOAD REPLACE of {FUNCTION_LIBRARY} failed: {err}") from err
+    if not isinstance(name, bytes):
+        raise BenchError(f"FUNCTION LOAD REPLACE of {FUNCTION_LIBRARY} answered {name!r}")
 
 
 def module_path(args) -> Path:
@@ -138,6 +158,7 @@ def main(argv) -> int:
         raise BenchError("taskset not found (util-linux)")
     if args.perf and not shutil.which("perf"):
         raise BenchError("--perf needs perf (Debian: linux-perf)")
+    library = function_library()
     require()  # the chart's packages: installed now, not after minutes of measuring
 
     temporary = None
@@ -152,7 +173,7 @@ def main(argv) -> int:
 
     meta = run_meta(argv, args, module, server_cpu, client_cpu)
     with tempfile.TemporaryDirectory(prefix="charon-bench-server-") as workdir:
-        server = Server(binary, module, Path(workdir), server_cpu)
+        server = Server(binary, module, Path(workdir), server_cpu, MODULE_ARGS)
         server.start()
         try:
             bench = Bench(args, server, tools, client_cpu)
@@ -164,6 +185,7 @@ def main(argv) -> int:
             if not any(b"charon" in entry for entry in modules):
                 raise BenchError(f"the module is not loaded: MODULE LIST says {modules}")
             sha = bench.client.call("SCRIPT", "LOAD", LUA_SCRIPT.read_text()).decode()
+            load_functions(bench.client, library)
             loads = workloads(sha)
             say(f"server {info.get('redis_version')} on port {server.port} (pid {server.pid}); "
                 f"{args.rounds} round(s)")

@@ -10,9 +10,10 @@ import statistics
 from dataclasses import dataclass
 
 from .profile import GRAPH_FREQ, GRAPH_MODE, INCLUSIVE, PERF_SECONDS, PERF_TOP, PerfResult
-from .steps import BUCKET_MEMORY
-from .workload import (CLIENTS, INCR_WORKLOAD, LUA_WORKLOAD, RATE_WORKLOAD, SET_WORKLOAD,
-                       Workload)
+from .steps import BUCKET_MEMORY, TWO_BAND_MEMORY
+from .workload import (BANDS, CELL_WORKLOAD, CLIENTS, FCALL_WORKLOAD, INCR_WORKLOAD,
+                       LUA_WORKLOAD, RATE2_WORKLOAD, RATE4_WORKLOAD, RATE_WORKLOAD,
+                       SET_WORKLOAD, Workload)
 
 
 @dataclass
@@ -29,17 +30,50 @@ class Row:
     p99_ms: float
     usec_per_call: float
     limited_share: float | None
+    # The median per-round ratio to CHARON.RATE allow (None: not measured).
+    vs_rate: float | None = None
+
+    @property
+    def band_cost(self) -> float | None:
+        """For a multi-band CHARON.RATE row: the share of one-band throughput
+        each extra band costs, (1 - × CHARON.RATE allow) / extra bands
+        (below 0 when the row measured faster)."""
+        bands = BANDS.get(self.name)
+        if bands is None or self.vs_rate is None:
+            return None
+        return (1.0 - self.vs_rate) / (bands - 1)
 
 
 # What CHARON.RATE aims at, as ratios measured in one run (and bytes):
-# (what, pipeline or None for memory, the row's field, bound, at least?).
+# (what, the row (a workload, or a memory kind when pipeline is None),
+# pipeline, the row's field, bound, at least?, format of bound and value).
 TARGETS = (
-    ("`CHARON.RATE` allow, × `SET key v PX ttl` at `-P 32`", 32, "vs_set", 1.0, True),
-    ("`CHARON.RATE` allow, × `SET key v PX ttl` at `-P 1`", 1, "vs_set", 0.95, True),
-    ("`CHARON.RATE` allow, × the Lua token bucket at `-P 32`", 32, "vs_lua", 5.0, True),
-    ("`used_memory` bytes per one-band bucket, at 1,000,000 buckets", None, "bytes_per_key",
-     161.0, False),
+    ("`CHARON.RATE` allow, × `SET key v PX ttl` at `-P 32`", RATE_WORKLOAD, 32, "vs_set", 1.0,
+     True, "×"),
+    ("`CHARON.RATE` allow, × `SET key v PX ttl` at `-P 1`", RATE_WORKLOAD, 1, "vs_set", 0.95,
+     True, "×"),
+    ("`CHARON.RATE` allow, × the Lua token bucket at `-P 32`", RATE_WORKLOAD, 32, "vs_lua",
+     5.0, True, "×"),
+    ("`CHARON.RATE` 2 bands: each extra band's cost, share of one-band throughput at `-P 32`",
+     RATE2_WORKLOAD, 32, "band_cost", 0.05, False, "%"),
+    ("`CHARON.RATE` 4 bands: each extra band's cost, share of one-band throughput at `-P 32`",
+     RATE4_WORKLOAD, 32, "band_cost", 0.05, False, "%"),
+    ("`FCALL charon_rate` (lua/charon.lua), × the Lua token bucket at `-P 32`",
+     FCALL_WORKLOAD, 32, "vs_lua", 1.0, True, "×"),
+    ("`CL.THROTTLE`, × `CHARON.RATE` allow at `-P 32` (within 5%)", CELL_WORKLOAD, 32,
+     "vs_rate", 0.95, True, "×"),
+    ("`used_memory` bytes per one-band bucket, at 1,000,000 buckets", BUCKET_MEMORY, None,
+     "bytes_per_key", 161.0, False, "bytes"),
 )
+
+
+def shown(value: float, unit: str) -> str:
+    """A target's bound or measured value in its format."""
+    if unit == "×":
+        return f"{value:.2f}×"
+    if unit == "%":
+        return f"{value * 100:.1f}%"
+    return f"{value:.1f}"
 
 
 def table(header: list[str], align: str, rows) -> list[str]:
@@ -56,21 +90,21 @@ def targets_markdown(rows: list[Row], memory: list[dict], buckets: int) -> str:
     """Each target beside what this run measured (the memory target only
     when the run loaded as many buckets as it is stated for)."""
     lines = []
-    for what, pipeline, field_name, bound, at_least in TARGETS:
+    for what, name, pipeline, field_name, bound, at_least, unit in TARGETS:
         if pipeline is None:
             found = [m[field_name] for m in memory
-                     if m["kind"] == BUCKET_MEMORY and buckets == 1_000_000]
-            shown = lambda v: f"{v:.1f}"  # noqa: E731
+                     if m["kind"] == name and buckets == 1_000_000]
         else:
             found = [getattr(r, field_name) for r in rows
-                     if r.name == RATE_WORKLOAD and r.pipeline == pipeline]
-            shown = lambda v: f"{v:.2f}×"  # noqa: E731
+                     if r.name == name and r.pipeline == pipeline]
+        found = [value for value in found if value is not None]
         if not found:
             continue
         value = found[0]
         met = value >= bound if at_least else value <= bound
         sign = "≥" if at_least else "≤"
-        lines.append([what, f"{sign} {shown(bound)}", shown(value), "yes" if met else "**no**"])
+        lines.append([what, f"{sign} {shown(bound, unit)}", shown(value, unit),
+                      "yes" if met else "**no**"])
     out = ["## Targets\n",
            "Ratios are medians of the per-round ratios, as in the tables above.\n",
            *table(["target", "bound", "measured", "met"], "lrrl", lines)]
@@ -88,6 +122,7 @@ def summarize(loads: list[Workload], samples, rounds: int) -> list[Row]:
             sets = samples[(SET_WORKLOAD, pipeline)]
             incrs = samples[(INCR_WORKLOAD, pipeline)]
             luas = samples[(LUA_WORKLOAD, pipeline)]
+            rates = samples.get((RATE_WORKLOAD, pipeline))
             limited = None
             if workload.charon in ("allowed", "limited"):
                 calls = sum(s.charon.get("calls", 0) for s in own)
@@ -101,8 +136,46 @@ def summarize(loads: list[Workload], samples, rounds: int) -> list[Row]:
                 p50_ms=statistics.median(s.p50_ms for s in own),
                 p99_ms=statistics.median(s.p99_ms for s in own),
                 usec_per_call=statistics.median(s.usec_per_call for s in own),
-                limited_share=limited))
+                limited_share=limited,
+                vs_rate=None if rates is None else
+                statistics.median(own[r].rps / rates[r].rps for r in range(rounds))))
     return rows
+
+
+def beside_rate_markdown(rows: list[Row], memory: list[dict]) -> str:
+    """The extra bands, the Functions form and CL.THROTTLE beside one-band
+    CHARON.RATE allow, measured side by side in the same rounds; and the
+    memory of a two-band bucket beside a one-band one. Empty when the run
+    has none of those rows."""
+    names = (RATE2_WORKLOAD, RATE4_WORKLOAD, FCALL_WORKLOAD, CELL_WORKLOAD)
+    lines = []
+    for pipeline in (32, 1):
+        for name in names:
+            for row in rows:
+                if row.name != name or row.pipeline != pipeline or row.vs_rate is None:
+                    continue
+                cost = row.band_cost
+                lines.append([row.name, f"`-P {pipeline}`", f"{row.rps:,.0f}",
+                              f"{row.vs_rate:.3f}",
+                              "" if cost is None else f"{cost * 100:.1f}%",
+                              f"{row.vs_lua:.2f}"])
+    if not lines:
+        return ""
+    out = [f"## Beside one-band `{RATE_WORKLOAD}`\n",
+           f"`× {RATE_WORKLOAD}` is the median of the per-round ratios to the one-band "
+           f"row, run in the same rounds; *per extra band* is (1 − that ratio) / (bands − 1), "
+           "the share of one-band throughput each extra band costs (below 0: measured "
+           "faster, within the noise).\n",
+           *table(["command", "pipeline", "req/s", f"× {RATE_WORKLOAD}", "per extra band",
+                   "× Lua"], "llrrrr", lines)]
+    per_key = {m["kind"]: m["bytes_per_key"] for m in memory}
+    if BUCKET_MEMORY in per_key and TWO_BAND_MEMORY in per_key:
+        one, two = per_key[BUCKET_MEMORY], per_key[TWO_BAND_MEMORY]
+        out.append("")
+        out.append(f"Memory (`used_memory` per key, below): {one:.1f} bytes per one-band "
+                   f"bucket, {two:.1f} per two-band bucket ({two - one:+.1f} for the second "
+                   "band).")
+    return "\n".join(out) + "\n"
 
 
 def shell(argv: list[str]) -> str:
@@ -253,6 +326,9 @@ def markdown(meta: dict, loads: list[Workload], rows: list[Row], memory: list[di
     for workload in loads:
         out.append(f"- **{workload.name}**: `{shlex.join(workload.argv)}`: {workload.note}")
     out.append("")
+    beside = beside_rate_markdown(rows, memory)
+    if beside:
+        out.append(beside)
     if not meta.get("smoke"):
         out.append(targets_markdown(rows, memory, meta["buckets"]))
     out.append(f"## Memory: {meta['buckets']:,} keys of each kind\n")

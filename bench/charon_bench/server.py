@@ -12,8 +12,10 @@ from .machine import free_port, pin
 
 
 class Server:
-    def __init__(self, binary: Path, module: Path, workdir: Path, cpu: int | None):
+    def __init__(self, binary: Path, module: Path, workdir: Path, cpu: int | None,
+                 module_args: tuple[str, ...] = ()):
         self.binary, self.module, self.workdir, self.cpu = binary, module, workdir, cpu
+        self.module_args = module_args
         self.log = workdir / "redis.log"
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -28,7 +30,7 @@ class Server:
                 str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--daemonize", "no",
                 "--dir", str(self.workdir), "--logfile", str(self.log),
-                "--loadmodule", str(self.module)])
+                "--loadmodule", str(self.module), *self.module_args])
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             client = wait_ready(self.port, within_s=20, timeout=5, poll_s=0.05,

@@ -26,6 +26,7 @@ CALIBRATION = {1: 20_000, 32: 200_000}
 LIMITS = {1: (20_000, 1_000_000), 32: (200_000, 10_000_000)}
 # The memory load of Charon's own buckets (the report's memory target).
 BUCKET_MEMORY = "CHARON.RATE bucket"
+TWO_BAND_MEMORY = "CHARON.RATE two-band bucket"
 
 
 @dataclass
@@ -160,7 +161,7 @@ class Bench:
                 low, high = LIMITS[pipeline]
                 n = int(min(max(rps * self.args.seconds, low), high)) // 1000 * 1000
                 sizes[(workload.name, pipeline)] = n
-                say(f"calibration  -P {pipeline:<2}  {workload.name:<24} {rps:>11,.0f} req/s"
+                say(f"calibration  -P {pipeline:<2}  {workload.name:<26} {rps:>11,.0f} req/s"
                     f"  -> -n {n:,}")
         return sizes
 
@@ -176,7 +177,7 @@ class Bench:
                     sample = self.benchmark(workload, pipeline,
                                             self.requests[(workload.name, pipeline)])
                     samples.setdefault((workload.name, pipeline), []).append(sample)
-                    say(f"round {round_no}  -P {pipeline:<2}  {workload.name:<24} "
+                    say(f"round {round_no}  -P {pipeline:<2}  {workload.name:<26} "
                         f"{sample.rps:>11,.0f} req/s  {sample.usec_per_call:6.2f} us/call")
         return samples
 
@@ -185,6 +186,7 @@ class Bench:
         count = self.args.buckets
         keys = [f"rl:{i:07d}" for i in range(count)]
         charon = ("CHARON.RATE", "{key}", "1000", "1", "1h")
+        charon2 = (*charon, "LIMIT", "2000", "2", "1d")
         lua = ("EVALSHA", sha, "1", "{key}", "1000", "1", str(HOUR_MS), "1")
 
         def counters() -> bytes:  # SET rl:<i> <i> PX 3600000: a distinct count per key
@@ -193,6 +195,7 @@ class Bench:
 
         kinds = [
             (BUCKET_MEMORY, charon, lambda: Client.encode_keyed(charon, keys)),
+            (TWO_BAND_MEMORY, charon2, lambda: Client.encode_keyed(charon2, keys)),
             ("Lua hash bucket", lua, lambda: Client.encode_keyed(lua, keys)),
             ("SET key n PX", ("SET", "{key}", "0", "PX", str(HOUR_MS)), counters),
         ]

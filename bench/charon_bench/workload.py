@@ -13,6 +13,18 @@ INCR_WORKLOAD = "INCR"
 SET_WORKLOAD = "SET PX"
 RATE_WORKLOAD = "CHARON.RATE allow"
 LUA_WORKLOAD = "EVALSHA Lua bucket"
+RATE2_WORKLOAD = "CHARON.RATE allow, 2 bands"
+RATE4_WORKLOAD = "CHARON.RATE allow, 4 bands"
+FCALL_WORKLOAD = "FCALL charon_rate"
+CELL_WORKLOAD = "CL.THROTTLE"
+# The bands of each multi-band row (the one-band row is RATE_WORKLOAD).
+BANDS = {RATE2_WORKLOAD: 2, RATE4_WORKLOAD: 4}
+# The module arguments the server is started with: CL.THROTTLE is only
+# registered with them.
+MODULE_ARGS = ("CLTHROTTLE", "yes")
+# The Redis Functions library whose charon_rate the FCALL row calls, loaded
+# with FUNCTION LOAD REPLACE (relative to the checkout).
+FUNCTION_LIBRARY = "lua/charon.lua"
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,11 @@ def workloads(sha: str) -> list[Workload]:
     bench/token_bucket.lua."""
     rand = "__rand_int__"
     generous = ("1000000", "1", "1h")
+    # The one-band row's band first, then bands that are never the binding
+    # one: every call allowed, each band checked and stored.
+    two = (*generous, "LIMIT", "2000000", "2", "1d")
+    four = (*two, "LIMIT", "3000000", "3", "7d", "LIMIT", "4000000", "4", "30d")
+    cell = ("1000000", "1000000", "3600")
     return [
         Workload(INCR_WORKLOAD, "i", ("INCR", f"rl:i:{rand}"), "incr",
                  ("INCR", "{key}"), None,
@@ -48,6 +65,14 @@ def workloads(sha: str) -> list[Workload]:
         Workload(RATE_WORKLOAD, "a", ("CHARON.RATE", f"rl:a:{rand}", *generous),
                  "charon.rate", ("CHARON.RATE", "{key}", *generous), "allowed",
                  "1000000 tokens, 1 per hour: every call allowed, on a stored bucket"),
+        Workload(RATE2_WORKLOAD, "b", ("CHARON.RATE", f"rl:b:{rand}", *two),
+                 "charon.rate", ("CHARON.RATE", "{key}", *two), "allowed",
+                 "the band of CHARON.RATE allow and a second one (2000000 tokens, 2 per "
+                 "day): every call allowed, on a stored two-band bucket"),
+        Workload(RATE4_WORKLOAD, "q", ("CHARON.RATE", f"rl:q:{rand}", *four),
+                 "charon.rate", ("CHARON.RATE", "{key}", *four), "allowed",
+                 "the two bands above and two more (3000000 per week, 4000000 per 30 "
+                 "days): every call allowed, on a stored four-band bucket"),
         Workload("CHARON.RATE allow, new", "n",
                  ("CHARON.RATE", f"rl:n:{rand}", "1000000", "1000000", "1s"),
                  "charon.rate", None, "allowed",
@@ -64,4 +89,12 @@ def workloads(sha: str) -> list[Workload]:
                  "evalsha", ("EVALSHA", sha, "1", "{key}", "1000000", "1", str(HOUR_MS), "1"),
                  None,
                  "bench/token_bucket.lua, limits of CHARON.RATE allow, on stored hashes"),
+        Workload(FCALL_WORKLOAD, "f", ("FCALL", "charon_rate", "1", f"rl:f:{rand}", *generous),
+                 "fcall", ("FCALL", "charon_rate", "1", "{key}", *generous), None,
+                 f"{FUNCTION_LIBRARY} (FUNCTION LOAD), the Functions form of CHARON.RATE, "
+                 "limits of CHARON.RATE allow, on stored hashes"),
+        Workload(CELL_WORKLOAD, "c", ("CL.THROTTLE", f"rl:c:{rand}", *cell), "cl.throttle",
+                 ("CL.THROTTLE", "{key}", *cell), "allowed",
+                 "the drop-in for redis-cell (module argument CLTHROTTLE yes): a burst of "
+                 "1000000, 1000000 per hour, every call allowed, on stored buckets"),
     ]
