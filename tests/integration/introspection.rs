@@ -211,6 +211,7 @@ fn commands_are_in_the_charon_acl_category() {
     assert_eq!(
         commands,
         [
+            "CHARON.INSPECT",
             "CHARON.PEEK",
             "CHARON.RATE",
             "CHARON.REFUND",
