@@ -48,7 +48,7 @@ lint:
 	$(CARGO) clippy --locked --release --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --release --locked --lib --test core_model --test core_bands --test dockerfile_pins
+	$(CARGO) test --release --locked --lib --test core_model --test core_bands --test core_reserve --test dockerfile_pins
 
 lint-dockerfile:
 	scripts/lint-dockerfile

@@ -28,7 +28,14 @@ fn limit(capacity: u64, refill: u64, period_ms: u64) -> Limit {
 }
 
 fn band(limit: Limit, tokens: u64, fraction: u64) -> Band {
-    Band::new(limit, Level { tokens, fraction }).expect("a valid level")
+    Band::new(
+        limit,
+        Level {
+            tokens: tokens as i64,
+            fraction,
+        },
+    )
+    .expect("a valid level")
 }
 
 /// 1000000 tokens, 1 per hour, 123 taken: allows every request.

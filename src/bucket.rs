@@ -74,7 +74,7 @@ impl SmallBand {
     fn band(&self) -> Band {
         let limit = Limit::small(self.capacity, self.refill, self.period_ms);
         let level = Level {
-            tokens: u64::from(self.tokens),
+            tokens: i64::from(self.tokens),
             fraction: u64::from(self.fraction),
         };
         Band::from_valid(limit, level)
@@ -135,37 +135,65 @@ impl Bands {
     }
 }
 
-/// One band as it is stored and replicated: five plain integers.
+/// One band as it is stored and replicated: five plain integers, `tokens`
+/// signed (below zero while reservations are outstanding).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BandFields {
     pub capacity: u64,
     pub refill: u64,
     pub period_ms: u64,
-    pub tokens: u64,
+    pub tokens: i64,
     pub fraction: u64,
 }
 
+/// How a form carries `tokens`: the first forms had no sign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokensWire {
+    Unsigned,
+    Signed,
+}
+
 impl BandFields {
-    /// Reads the five fields in their order on the wire.
-    pub fn read<E>(mut next: impl FnMut() -> Result<u64, E>) -> Result<BandFields, E> {
+    /// Reads the five fields in their order on the wire. `next` reads one
+    /// value, signed or not as asked. A value out of its field's range
+    /// becomes one that `band` refuses, so every check stays in one place.
+    pub fn read<E>(
+        tokens_wire: TokensWire,
+        mut next: impl FnMut(TokensWire) -> Result<i128, E>,
+    ) -> Result<BandFields, E> {
+        let mut unsigned = || next(TokensWire::Unsigned).map(|v| u64::try_from(v).unwrap_or(0));
+        let capacity = unsigned()?;
+        let refill = unsigned()?;
+        let period_ms = unsigned()?;
+        let tokens = next(tokens_wire)?;
+        let fraction = next(TokensWire::Unsigned)?;
         Ok(BandFields {
-            capacity: next()?,
-            refill: next()?,
-            period_ms: next()?,
-            tokens: next()?,
-            fraction: next()?,
+            capacity,
+            refill,
+            period_ms,
+            // Out of range: below MIN_TOKENS, refused by `band`.
+            tokens: i64::try_from(tokens).unwrap_or(i64::MIN),
+            // Out of range: not below any period, refused by `band`.
+            fraction: u64::try_from(fraction).unwrap_or(u64::MAX),
         })
     }
 
-    /// The fields in their order on the wire.
-    pub fn values(&self) -> [u64; 5] {
+    /// The fields in their order on the wire. Every one fits an `i64`.
+    pub fn values(&self) -> [i64; 5] {
+        let field = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         [
-            self.capacity,
-            self.refill,
-            self.period_ms,
+            field(self.capacity),
+            field(self.refill),
+            field(self.period_ms),
             self.tokens,
-            self.fraction,
+            field(self.fraction),
         ]
+    }
+
+    /// Whether the band holds reservations (a level below zero): only the
+    /// signed forms can carry it.
+    pub fn is_reserved(&self) -> bool {
+        self.tokens < 0
     }
 
     pub fn of(band: &Band) -> BandFields {
@@ -243,13 +271,17 @@ impl Bucket {
 
     /// The state as the state command carries it, in order:
     /// `updated_at_ms band_count [capacity refill period_ms tokens fraction]...`.
-    /// Every value is at most `i64::MAX`.
-    pub fn state_values(&self) -> impl Iterator<Item = u64> + '_ {
-        // Never negative: validated at construction, and `store` only moves
-        // it forward.
-        [self.updated_at_ms.unsigned_abs(), self.bands.len() as u64]
+    /// Only `tokens` can be negative (`updated_at_ms` is validated at
+    /// construction, and `store` only moves it forward).
+    pub fn state_values(&self) -> impl Iterator<Item = i64> + '_ {
+        [self.updated_at_ms, self.bands.len() as i64]
             .into_iter()
             .chain(self.fields().flat_map(|band| band.values()))
+    }
+
+    /// Whether any band holds reservations (a level below zero).
+    pub fn is_reserved(&self) -> bool {
+        self.bands.iter().any(|band| band.is_reserved())
     }
 
     /// The bands as they stand at `now_ms`.
@@ -418,6 +450,54 @@ fn rate_one_band(
     (verdict, Change::Updated)
 }
 
+/// A reservation would take a band below `token_bucket::MIN_TOKENS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("ERR the reservation would take a band below -9223372036854775807 tokens")]
+pub struct TooDeep;
+
+/// A `CHARON.RESERVE` request of `cost` under `limits` at `now_ms` that may
+/// wait up to `max_wait_ms` for its turn (see `Verdict::of_reservation`).
+/// When granted, `cost` is taken from every band now, which may leave them
+/// below zero; otherwise nothing changes. A turn that is now is exactly
+/// `rate`: the same answer, the same change, the same fast path.
+pub fn reserve(
+    mut stored: Option<&mut Bucket>,
+    limits: &[Limit],
+    cost: u64,
+    max_wait_ms: u64,
+    now_ms: i64,
+) -> Result<(Verdict, Change), TooDeep> {
+    let (verdict, change) = rate(stored.as_deref_mut(), limits, cost, now_ms);
+    if !verdict.limited || max_wait_ms == 0 {
+        return Ok((verdict, change));
+    }
+    // Limited: `rate` changed nothing.
+    let view = stored.as_deref();
+    let elapsed = view.map_or(0, |bucket| {
+        token_bucket::elapsed_ms(bucket.updated_at_ms, now_ms)
+    });
+    let bands: Vec<Band> = (0..limits.len())
+        .map(|i| band_now(view, elapsed, limits, i))
+        .collect();
+    let verdict = Verdict::of_reservation(bands.iter().copied(), cost, max_wait_ms);
+    if verdict.limited || cost == 0 {
+        return Ok((verdict, Change::None));
+    }
+    let reserved = bands
+        .iter()
+        .map(|band| band.reserved(cost))
+        .collect::<Option<Vec<Band>>>()
+        .ok_or(TooDeep)?;
+    let change = match stored {
+        Some(bucket) => {
+            bucket.store(reserved, now_ms);
+            Change::Updated
+        }
+        None => Change::Created(Bucket::created(reserved, now_ms)),
+    };
+    Ok((verdict, change))
+}
+
 impl Bucket {
     /// What `CHARON.RATE` with the stored parameters and `cost` would answer
     /// at `now_ms`.
@@ -442,7 +522,7 @@ impl Bucket {
                     field(limit.capacity()),
                     field(limit.refill()),
                     field(limit.period_ms()),
-                    field(band.tokens()),
+                    band.tokens(),
                     field(band.reset_after_ms()),
                 ]
             })
@@ -461,7 +541,7 @@ impl Bucket {
         self.updated_at_ms = self.updated_at_ms.max(now_ms);
         self.bands
             .iter()
-            .map(|band| band.tokens())
+            .map(|band| band.remaining())
             .min()
             .unwrap_or(0)
     }
@@ -481,7 +561,7 @@ pub fn decide_rate(stored: Option<&Bucket>, limits: &[Limit], cost: u64, now_ms:
 mod tests {
     use super::*;
 
-    fn fields(capacity: u64, tokens: u64, fraction: u64) -> BandFields {
+    fn fields(capacity: u64, tokens: i64, fraction: u64) -> BandFields {
         BandFields {
             capacity,
             refill: 1,
@@ -505,7 +585,7 @@ mod tests {
                 capacity,
                 refill: 1,
                 period_ms,
-                tokens: capacity - 1,
+                tokens: capacity as i64 - 1,
                 fraction: period_ms - 1,
             };
             let bucket = Bucket::from_fields(7, &vec![band; bands]).unwrap();

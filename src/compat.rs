@@ -80,6 +80,17 @@ api_table!(
     RedisModule_InfoAddFieldULongLong,
     RedisModule_Log,
     RedisModule_GetServerVersion,
+    RedisModule_GetContextFlags,
+    RedisModule_GetSelectedDb,
+    RedisModule_SelectDb,
+    RedisModule_CreateString,
+    RedisModule_BlockClient,
+    RedisModule_SetDisconnectCallback,
+    RedisModule_UnblockClient,
+    RedisModule_GetBlockedClientHandle,
+    RedisModule_GetBlockedClientPrivateData,
+    RedisModule_CreateTimer,
+    RedisModule_StopTimer,
 );
 
 /// Whether Charon can run on a server of `version` (`0x00MMmmpp`, `None`

@@ -13,6 +13,12 @@ pub static ALLOWED: AtomicU64 = AtomicU64::new(0);
 pub static LIMITED: AtomicU64 = AtomicU64::new(0);
 pub static PEEKS: AtomicU64 = AtomicU64::new(0);
 pub static REFUNDS: AtomicU64 = AtomicU64::new(0);
+/// Granted RESERVE and ACQUIRE requests (immediate ones too).
+pub static RESERVED: AtomicU64 = AtomicU64::new(0);
+/// ACQUIRE waits given back: the client went away or was unblocked.
+pub static CANCELLED: AtomicU64 = AtomicU64::new(0);
+/// Clients blocked in ACQUIRE now.
+pub static WAITING: AtomicU64 = AtomicU64::new(0);
 /// Bucket values alive in memory: created by commands, loads and copies,
 /// removed in the type's `free` callback however a key goes away.
 pub static BUCKETS: AtomicU64 = AtomicU64::new(0);
@@ -30,12 +36,25 @@ pub fn bucket_freed() {
     BUCKETS.fetch_sub(1, Relaxed);
 }
 
+/// Moves a gauge up or down by one (main thread only).
+pub fn adjust(gauge: &AtomicU64, up: bool) {
+    let value = gauge.load(Relaxed);
+    gauge.store(
+        if up {
+            value + 1
+        } else {
+            value.saturating_sub(1)
+        },
+        Relaxed,
+    );
+}
+
 pub fn decision(limited: bool) {
     count(if limited { &LIMITED } else { &ALLOWED });
 }
 
 /// The fields of the module's INFO section, in order.
-pub fn fields() -> [(&'static std::ffi::CStr, u64); 6] {
+pub fn fields() -> [(&'static std::ffi::CStr, u64); 9] {
     let allowed = ALLOWED.load(Relaxed);
     let limited = LIMITED.load(Relaxed);
     [
@@ -45,6 +64,9 @@ pub fn fields() -> [(&'static std::ffi::CStr, u64); 6] {
         (c"peeks", PEEKS.load(Relaxed)),
         (c"refunds", REFUNDS.load(Relaxed)),
         (c"buckets", BUCKETS.load(Relaxed)),
+        (c"waiting", WAITING.load(Relaxed)),
+        (c"reserved", RESERVED.load(Relaxed)),
+        (c"cancelled", CANCELLED.load(Relaxed)),
     ]
 }
 

@@ -1,10 +1,11 @@
-//! Loading the module: check the server, then register the type, the
-//! commands and the INFO section, in that order, or refuse cleanly.
+//! Loading the module: check the server and the module arguments, then
+//! register the type, the commands and the INFO section, in that order, or
+//! refuse cleanly.
 
 use redis_module::raw;
 use std::ffi::c_int;
 
-use crate::{commands, compat, datatype, guard, metrics, server};
+use crate::{commands, compat, datatype, guard, metrics, module_args, server};
 
 /// The module's name: `MODULE LIST`, the INFO section, log lines.
 pub const MODULE_NAME: &std::ffi::CStr = c"charon";
@@ -29,7 +30,13 @@ pub const fn module_version() -> c_int {
 const OK: c_int = raw::REDISMODULE_OK as c_int;
 const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 
-pub fn on_load(ctx: *mut raw::RedisModuleCtx) -> c_int {
+/// `argv`/`argc`: the module arguments, as the server passed them to
+/// `RedisModule_OnLoad`.
+pub fn on_load(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> c_int {
     // SAFETY: the server's own context, during `RedisModule_OnLoad`. It
     // fills in the server's function table; nothing allocates before this.
     let init = unsafe {
@@ -44,7 +51,7 @@ pub fn on_load(ctx: *mut raw::RedisModuleCtx) -> c_int {
         return ERR;
     }
     guard::install_panic_hook();
-    guard::contain(ERR, || match register(ctx) {
+    guard::contain(ERR, || match register(ctx, argv, argc) {
         Ok(()) => OK,
         Err(refusal) => {
             server::log(ctx, c"warning", &refusal);
@@ -53,9 +60,15 @@ pub fn on_load(ctx: *mut raw::RedisModuleCtx) -> c_int {
     })
 }
 
-fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
+fn register(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> Result<(), String> {
     // Before anything is registered: a refused load leaves nothing behind.
     compat::check_server(compat::server_version(), &compat::missing_api())?;
+    // Read once the server is known to offer what reading them takes.
+    let args = module_args::from_argv(argv, argc)?;
 
     // A truncated or corrupt RESTORE payload then fails the load instead of
     // killing the server; watchers are signalled only on a real change.
@@ -75,7 +88,7 @@ fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
                 datatype::TYPE_NAME
             )
         })?;
-    commands::register(ctx)?;
+    commands::register(ctx, &args)?;
     // SAFETY: the loading module's context; `info` contains its panics.
     unsafe { server::api!(RedisModule_RegisterInfoFunc)(ctx, Some(metrics::info)) };
     compat::choose_event_class();

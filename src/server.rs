@@ -302,6 +302,139 @@ impl Ctx {
     }
 }
 
+/// A client blocked by `Ctx::block_client`, until `unblock` hands it back.
+pub type BlockedClient = NonNull<raw::RedisModuleBlockedClient>;
+
+/// The callbacks of a blocked client (see `RedisModule_BlockClient`).
+pub struct BlockCallbacks {
+    /// Called in the client's context after `unblock`: sends the reply.
+    pub reply: raw::RedisModuleCmdFunc,
+    /// Called when `CLIENT UNBLOCK` ends the wait.
+    pub timeout: raw::RedisModuleCmdFunc,
+    /// Frees what `unblock` handed over.
+    pub free: Option<unsafe extern "C" fn(*mut raw::RedisModuleCtx, *mut c_void)>,
+    /// Called when the client goes away while blocked.
+    pub disconnect: raw::RedisModuleDisconnectFunc,
+}
+
+impl Ctx {
+    /// Whether this call may block its client: not inside `MULTI`, a
+    /// script or a function, nor in a context that denies blocking.
+    pub fn can_block(&self) -> bool {
+        // SAFETY: `self` holds the current call's context.
+        let flags = unsafe { api!(RedisModule_GetContextFlags)(self.as_ptr()) } as u32;
+        flags
+            & (raw::REDISMODULE_CTX_FLAGS_MULTI
+                | raw::REDISMODULE_CTX_FLAGS_LUA
+                | raw::REDISMODULE_CTX_FLAGS_DENY_BLOCKING)
+            == 0
+    }
+
+    /// The database the call runs in.
+    pub fn selected_db(&self) -> c_int {
+        // SAFETY: `self` holds the current call's context.
+        unsafe { api!(RedisModule_GetSelectedDb)(self.as_ptr()) }
+    }
+
+    /// Makes `db` the database of the keys this context opens.
+    pub fn select_db(&self, db: c_int) -> bool {
+        // SAFETY: `self` holds the current call's context.
+        unsafe { api!(RedisModule_SelectDb)(self.as_ptr(), db) == raw::REDISMODULE_OK as c_int }
+    }
+
+    /// A server string holding `bytes`, freed when dropped.
+    pub fn string(&self, bytes: &[u8]) -> OwnedString {
+        // SAFETY: `self` holds the current call's context; the server copies
+        // `bytes`.
+        let ptr = unsafe {
+            api!(RedisModule_CreateString)(self.as_ptr(), bytes.as_ptr().cast(), bytes.len())
+        };
+        OwnedString { ctx: *self, ptr }
+    }
+
+    /// Blocks the calling client (with no server timeout: the module ends
+    /// the wait); `None` when the server refuses.
+    pub fn block_client(&self, callbacks: &BlockCallbacks) -> Option<BlockedClient> {
+        // SAFETY: `self` holds the current command call's context; the
+        // callbacks contain their panics.
+        let bc = unsafe {
+            api!(RedisModule_BlockClient)(
+                self.as_ptr(),
+                callbacks.reply,
+                callbacks.timeout,
+                callbacks.free,
+                0,
+            )
+        };
+        let bc = NonNull::new(bc)?;
+        // SAFETY: `bc` was just made by the server.
+        unsafe { api!(RedisModule_SetDisconnectCallback)(bc.as_ptr(), callbacks.disconnect) };
+        Some(bc)
+    }
+
+    /// The blocked client of a reply or timeout callback's context.
+    pub fn blocked_client(&self) -> Option<BlockedClient> {
+        // SAFETY: `self` holds the current callback's context.
+        NonNull::new(unsafe { api!(RedisModule_GetBlockedClientHandle)(self.as_ptr()) })
+    }
+
+    /// What `unblock` handed to the reply callback of this context.
+    pub fn blocked_data(&self) -> *mut c_void {
+        // SAFETY: `self` holds the current reply callback's context.
+        unsafe { api!(RedisModule_GetBlockedClientPrivateData)(self.as_ptr()) }
+    }
+
+    /// Calls `callback(ctx, data)` after `ms` milliseconds.
+    pub fn create_timer(
+        &self,
+        ms: i64,
+        callback: raw::RedisModuleTimerProc,
+        data: *mut c_void,
+    ) -> raw::RedisModuleTimerID {
+        // SAFETY: `self` holds a context of this module; the callback
+        // contains its panics.
+        unsafe { api!(RedisModule_CreateTimer)(self.as_ptr(), ms, callback, data) }
+    }
+
+    /// Stops a timer that has not fired; false if there is none.
+    pub fn stop_timer(&self, id: raw::RedisModuleTimerID) -> bool {
+        let mut data = std::ptr::null_mut();
+        // SAFETY: `self` holds a context of this module; `data` is written.
+        let status = unsafe { api!(RedisModule_StopTimer)(self.as_ptr(), id, &mut data) };
+        status == raw::REDISMODULE_OK as c_int
+    }
+}
+
+/// Ends a blocked client's wait: its reply callback runs with `data` (or,
+/// for a client already gone, only the free callback).
+///
+/// # Safety
+/// `bc` is blocked and not yet handed back; `data` is what the free
+/// callback expects.
+pub unsafe fn unblock(bc: BlockedClient, data: *mut c_void) {
+    // SAFETY: the caller's contract.
+    unsafe { api!(RedisModule_UnblockClient)(bc.as_ptr(), data) };
+}
+
+/// A server string made by `Ctx::string`.
+pub struct OwnedString {
+    ctx: Ctx,
+    ptr: *mut raw::RedisModuleString,
+}
+
+impl OwnedString {
+    pub fn as_ptr(&self) -> *mut raw::RedisModuleString {
+        self.ptr
+    }
+}
+
+impl Drop for OwnedString {
+    fn drop(&mut self) {
+        // SAFETY: made with this context by `Ctx::string`, freed once.
+        unsafe { api!(RedisModule_FreeString)(self.ctx.as_ptr(), self.ptr) };
+    }
+}
+
 /// Server strings for the integer arguments of a replicated or rewritten
 /// command (created here, freed on drop).
 pub struct Strings {

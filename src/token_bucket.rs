@@ -6,10 +6,15 @@
 //! milliseconds then adds exactly `refill` units per millisecond, and no
 //! rounding ever happens while time passes.
 //!
-//! Bounds: every parameter is in `1..=i64::MAX`, so every product below
-//! (`capacity * period`, `refill * elapsed`, their sum) fits in a `u128`
-//! (`(2^63)^2 * 3 < 2^128`). Times reported back saturate at `i64::MAX` ms
-//! (292 million years), the largest value a Redis integer reply can carry.
+//! A level may be below zero: tokens taken ahead of time by reservations
+//! (`CHARON.RESERVE`), which refill pays back before anything else.
+//!
+//! Bounds: every parameter is in `1..=i64::MAX` and a level's whole tokens
+//! in `-i64::MAX..=capacity`, so a level in units is within `±2^126`, and
+//! every sum below (`refill * elapsed`, a cost, a refund) fits in an `i128`.
+//! Times reported back saturate at `i64::MAX` ms (292 million years), the
+//! largest value a Redis integer reply can carry; the parser refuses limits
+//! that could reach it (`parse::MAX_TIME_MS`).
 
 use std::num::{NonZeroU32, NonZeroU64};
 
@@ -68,12 +73,16 @@ impl Limit {
     }
 
     /// The level of a full band, in units of `1 / period_ms` token.
-    fn full_units(&self) -> u128 {
-        self.capacity() as u128 * self.period_ms as u128
+    fn full_units(&self) -> i128 {
+        self.capacity() as i128 * self.period_ms as i128
     }
 
-    fn units(&self, tokens: u64) -> u128 {
-        tokens as u128 * self.period_ms as u128
+    fn units(&self, tokens: i64) -> i128 {
+        tokens as i128 * self.period_ms as i128
+    }
+
+    fn cost_units(&self, cost: u64) -> i128 {
+        cost as i128 * self.period_ms as i128
     }
 
     /// Milliseconds until `units` more units have accrued, rounded up.
@@ -102,11 +111,16 @@ fn saturate_ms(ms: u128) -> u64 {
     ms.min(MAX_PARAM as u128) as u64
 }
 
+/// The deepest a band may go below zero, in whole tokens.
+pub const MIN_TOKENS: i64 = -i64::MAX;
+
 /// Tokens held by a band: `tokens + fraction / period_ms`, with
 /// `fraction < period_ms`, and `fraction == 0` when the band is full.
+/// `tokens` is rounded down: negative while reservations are outstanding
+/// (-1.5 tokens is `tokens` -2 and half a token of `fraction`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Level {
-    pub tokens: u64,
+    pub tokens: i64,
     pub fraction: u64,
 }
 
@@ -123,7 +137,8 @@ impl Band {
         Band {
             limit,
             level: Level {
-                tokens: limit.capacity(),
+                // At most `MAX_PARAM`, which is `i64::MAX`.
+                tokens: limit.capacity() as i64,
                 fraction: 0,
             },
         }
@@ -131,9 +146,10 @@ impl Band {
 
     /// A band, or `None` when the level is impossible for the limit.
     pub fn new(limit: Limit, level: Level) -> Option<Band> {
+        let capacity = limit.capacity() as i64;
         let valid = level.fraction < limit.period_ms
-            && (level.tokens < limit.capacity()
-                || (level.tokens == limit.capacity() && level.fraction == 0));
+            && level.tokens >= MIN_TOKENS
+            && (level.tokens < capacity || (level.tokens == capacity && level.fraction == 0));
         valid.then_some(Band { limit, level })
     }
 
@@ -152,29 +168,52 @@ impl Band {
         self.level
     }
 
-    /// Whole tokens held (rounded down).
-    pub const fn tokens(&self) -> u64 {
+    /// Whole tokens held (rounded down; negative while reserved).
+    pub const fn tokens(&self) -> i64 {
         self.level.tokens
     }
 
+    /// Whole tokens held, as a reply says them: never below zero.
+    pub fn remaining(&self) -> u64 {
+        self.level.tokens.max(0).unsigned_abs()
+    }
+
     pub fn is_full(&self) -> bool {
-        self.level.tokens == self.limit.capacity()
+        self.level.tokens == self.limit.capacity() as i64
     }
 
-    fn units(&self) -> u128 {
-        self.limit.units(self.level.tokens) + self.level.fraction as u128
+    /// Whether reservations are outstanding (the level is below zero).
+    pub fn is_reserved(&self) -> bool {
+        self.level.tokens < 0
     }
 
-    fn with_units(limit: Limit, units: u128) -> Band {
+    fn units(&self) -> i128 {
+        self.limit.units(self.level.tokens) + self.level.fraction as i128
+    }
+
+    /// The band at `units`, capped at full. The caller keeps `units` at or
+    /// above `MIN_TOKENS` whole tokens.
+    fn with_units(limit: Limit, units: i128) -> Band {
         let units = units.min(limit.full_units());
-        let (quotient, fraction) = div_rem(units, limit.period_ms);
+        let (tokens, fraction) = match u128::try_from(units) {
+            Ok(units) => {
+                let (quotient, fraction) = div_rem(units, limit.period_ms);
+                // Fits: units <= capacity * period.
+                (quotient as i64, fraction)
+            }
+            Err(_) => {
+                let period = limit.period_ms as i128;
+                // Fits: the caller keeps the tokens at or above MIN_TOKENS;
+                // the remainder is below the period.
+                (
+                    units.div_euclid(period) as i64,
+                    units.rem_euclid(period) as u64,
+                )
+            }
+        };
         Band {
             limit,
-            level: Level {
-                // Fits: units <= capacity * period.
-                tokens: quotient as u64,
-                fraction,
-            },
+            level: Level { tokens, fraction },
         }
     }
 
@@ -183,7 +222,8 @@ impl Band {
         if elapsed_ms == 0 || self.is_full() {
             return *self;
         }
-        let added = self.limit.refill as u128 * elapsed_ms as u128;
+        // Below 2^127: both factors are below 2^64, one below 2^63.
+        let added = self.limit.refill as i128 * elapsed_ms as i128;
         Band::with_units(self.limit, self.units().saturating_add(added))
     }
 
@@ -197,12 +237,13 @@ impl Band {
         }
         let old_period = self.limit.period_ms as u128;
         let fraction = self.level.fraction as u128 * limit.period_ms as u128 / old_period;
-        Band::with_units(limit, limit.units(self.level.tokens) + fraction)
+        // Below the new period, so it fits.
+        Band::with_units(limit, limit.units(self.level.tokens) + fraction as i128)
     }
 
     /// Whether `cost` tokens can be taken now.
     pub fn allows(&self, cost: u64) -> bool {
-        cost <= self.level.tokens
+        i128::from(cost) <= i128::from(self.level.tokens)
     }
 
     /// The band after taking `cost` tokens; the caller checks `allows`.
@@ -211,17 +252,33 @@ impl Band {
         Band {
             limit: self.limit,
             level: Level {
-                tokens: self.level.tokens - cost,
+                // Fits: at most `tokens`, at least 0.
+                tokens: self.level.tokens - cost as i64,
                 fraction: self.level.fraction,
             },
         }
+    }
+
+    /// The band after taking `cost` tokens ahead of time, which may leave it
+    /// below zero (a reservation); `None` when that would go below
+    /// `MIN_TOKENS`.
+    pub fn reserved(&self, cost: u64) -> Option<Band> {
+        let tokens = i128::from(self.level.tokens) - i128::from(cost);
+        let tokens = i64::try_from(tokens).ok().filter(|&t| t >= MIN_TOKENS)?;
+        Some(Band {
+            limit: self.limit,
+            level: Level {
+                tokens,
+                fraction: self.level.fraction,
+            },
+        })
     }
 
     /// The band after `tokens` are given back, never above capacity.
     pub fn refunded(&self, tokens: u64) -> Band {
         Band::with_units(
             self.limit,
-            self.units().saturating_add(self.limit.units(tokens)),
+            self.units().saturating_add(self.limit.cost_units(tokens)),
         )
     }
 
@@ -231,14 +288,15 @@ impl Band {
         if cost > self.limit.capacity() {
             return None;
         }
-        let needed = self.limit.units(cost).saturating_sub(self.units());
-        Some(self.limit.ms_to_accrue(needed))
+        // Below 2^127: the cost and the depth are each below 2^126 units.
+        let needed = (self.limit.cost_units(cost) - self.units()).max(0);
+        Some(self.limit.ms_to_accrue(needed.unsigned_abs()))
     }
 
     /// Milliseconds until the band is full, rounded up; 0 when full.
     pub fn reset_after_ms(&self) -> u64 {
-        self.limit
-            .ms_to_accrue(self.limit.full_units() - self.units())
+        let missing = self.limit.full_units() - self.units();
+        self.limit.ms_to_accrue(missing.unsigned_abs())
     }
 }
 
@@ -279,7 +337,7 @@ impl Verdict {
             Verdict {
                 limited,
                 limit: band.limit.capacity(),
-                remaining: band.tokens(),
+                remaining: band.remaining(),
                 retry_after_ms: band.wait_for(cost),
                 reset_after_ms: band.reset_after_ms(),
             }
@@ -288,9 +346,54 @@ impl Verdict {
             Verdict {
                 limited,
                 limit: after.limit.capacity(),
-                remaining: after.tokens(),
+                remaining: after.remaining(),
                 retry_after_ms: None,
                 reset_after_ms: after.reset_after_ms(),
+            }
+        }
+    }
+}
+
+impl Verdict {
+    /// What a reservation of `cost` that may wait up to `max_wait_ms` is
+    /// told, against `bands` as they stand before it. Its turn is the first
+    /// moment every band holds `cost` (reservations already granted count:
+    /// they are below zero). Granted (`limited` false) when the turn is at
+    /// most `max_wait_ms` away, with `retry_after_ms` the wait until the
+    /// turn (`None`: now); refused otherwise, with `retry_after_ms` the
+    /// time until the same reservation would be granted (`None`: never).
+    /// A turn that is now answers exactly what `Verdict::of` answers.
+    pub fn of_reservation(
+        bands: impl Iterator<Item = Band> + Clone,
+        cost: u64,
+        max_wait_ms: u64,
+    ) -> Verdict {
+        let turn = bands.clone().try_fold(0, |turn: u64, band| {
+            band.wait_for(cost).map(|wait| wait.max(turn))
+        });
+        let wait = match turn {
+            // Now, or never: what a decision answers.
+            Some(0) | None => return Verdict::of(bands, cost),
+            Some(wait) => wait,
+        };
+        // The band that waits longest (ties: the first).
+        let band = binding(bands, cost, true);
+        if wait <= max_wait_ms {
+            let after = band.reserved(cost).unwrap_or(band);
+            Verdict {
+                limited: false,
+                limit: band.limit.capacity(),
+                remaining: after.remaining(),
+                retry_after_ms: Some(wait),
+                reset_after_ms: after.reset_after_ms(),
+            }
+        } else {
+            Verdict {
+                limited: true,
+                limit: band.limit.capacity(),
+                remaining: band.remaining(),
+                retry_after_ms: Some(wait - max_wait_ms),
+                reset_after_ms: band.reset_after_ms(),
             }
         }
     }
@@ -488,7 +591,7 @@ mod tests {
         assert_eq!(band.refilled(MAX_PARAM).tokens(), 1);
         let l = limit(MAX_PARAM, MAX_PARAM, 1);
         assert!(Band::full(l).taken(1).refilled(u64::MAX).is_full());
-        assert_eq!(Band::full(l).refunded(MAX_PARAM).tokens(), MAX_PARAM);
+        assert_eq!(Band::full(l).refunded(MAX_PARAM).remaining(), MAX_PARAM);
     }
 
     #[test]

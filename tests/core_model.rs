@@ -517,12 +517,12 @@ fn check_band(band: &Band) -> Result<(), TestCaseError> {
         band
     );
     prop_assert!(
-        level.tokens <= limit.capacity(),
+        i128::from(level.tokens) <= i128::from(limit.capacity()),
         "above capacity: {:?}",
         band
     );
     prop_assert!(
-        level.tokens < limit.capacity() || level.fraction == 0,
+        i128::from(level.tokens) < i128::from(limit.capacity()) || level.fraction == 0,
         "full band with a fraction: {:?}",
         band
     );
@@ -538,7 +538,7 @@ fn check_decision(bands: &[Band], cost: u64, d: &Decision) -> Result<(), TestCas
     for band in bands {
         check_band(band)?;
     }
-    let allowed = bands.iter().all(|b| b.tokens() >= cost);
+    let allowed = bands.iter().all(|b| b.remaining() >= cost);
     let v = d.verdict;
     prop_assert_eq!(v.limited, !allowed);
     if !allowed || cost == 0 {
@@ -557,7 +557,7 @@ fn check_decision(bands: &[Band], cost: u64, d: &Decision) -> Result<(), TestCas
             for (b, t) in bands.iter().zip(taken) {
                 check_band(t)?;
                 prop_assert_eq!(t.limit(), b.limit());
-                prop_assert_eq!(t.level().tokens, b.tokens() - cost);
+                prop_assert_eq!(t.remaining(), b.remaining() - cost);
                 prop_assert_eq!(t.level().fraction, b.level().fraction);
             }
             taken.clone()
@@ -577,7 +577,7 @@ fn check_decision(bands: &[Band], cost: u64, d: &Decision) -> Result<(), TestCas
         })
     };
     let binding = if allowed {
-        first_min(&|b: &Band| b.tokens())
+        first_min(&|b: &Band| b.remaining())
     } else {
         match bands.iter().position(|b| cost > b.limit().capacity()) {
             Some(never) => never,
@@ -586,7 +586,7 @@ fn check_decision(bands: &[Band], cost: u64, d: &Decision) -> Result<(), TestCas
     };
     let band = after[binding];
     prop_assert_eq!(v.limit, band.limit().capacity());
-    prop_assert_eq!(v.remaining, band.tokens());
+    prop_assert_eq!(v.remaining, band.remaining());
     prop_assert_eq!(v.reset_after_ms, band.reset_after_ms());
     if !allowed {
         prop_assert_eq!(v.retry_after_ms, band.wait_for(cost));
@@ -639,7 +639,7 @@ fn run_against_model(base: Params, start: i64, ops: &[Op]) -> Result<(), TestCas
                 let tokens = tokens.resolve(current.capacity).max(1);
                 let got = server
                     .refund(now, tokens)
-                    .map(|(_, after)| after[0].tokens());
+                    .map(|(_, after)| after[0].remaining());
                 prop_assert_eq!(
                     got,
                     model.refund(now, tokens),
@@ -761,7 +761,10 @@ fn run_invariants(base: Params, start: i64, ops: &[Op]) -> Result<(), TestCaseEr
                     // keeps the whole tokens, clamped.
                     let refilled = refill_all(&stored_before.bands, stored_before.updated_at, now);
                     prop_assert!(exact_cmp(&refilled[0], old) != Ordering::Less);
-                    prop_assert_eq!(seen[0].tokens(), refilled[0].tokens().min(call.capacity));
+                    prop_assert_eq!(
+                        seen[0].remaining(),
+                        refilled[0].remaining().min(call.capacity)
+                    );
                 } else {
                     prop_assert!(seen[0].is_full());
                 }
@@ -785,13 +788,13 @@ fn run_invariants(base: Params, start: i64, ops: &[Op]) -> Result<(), TestCaseEr
                     check_band(&a)?;
                     let capacity = b.limit().capacity();
                     if (b.tokens() as u128 + tokens as u128) < capacity as u128 {
-                        prop_assert_eq!(a.level().tokens, b.tokens() + tokens);
+                        prop_assert_eq!(a.remaining(), b.remaining() + tokens);
                         prop_assert_eq!(a.level().fraction, b.level().fraction);
                     } else {
                         prop_assert_eq!(
                             a.level(),
                             Level {
-                                tokens: capacity,
+                                tokens: capacity as i64,
                                 fraction: 0
                             }
                         );
@@ -841,7 +844,14 @@ fn band_for(p: Params) -> impl Strategy<Value = Band> {
     let fraction = prop_oneof![Just(0u64), Just(p.period - 1), 0..p.period];
     (tokens, fraction).prop_map(move |(tokens, fraction)| {
         let fraction = if tokens == p.capacity { 0 } else { fraction };
-        Band::new(p.limit(), Level { tokens, fraction }).expect("valid level")
+        Band::new(
+            p.limit(),
+            Level {
+                tokens: tokens as i64,
+                fraction,
+            },
+        )
+        .expect("valid level")
     })
 }
 
@@ -861,7 +871,7 @@ fn idle(bands: &[Band], t: i64, ms: u64) -> Vec<Band> {
 fn is_exactly_full(band: &Band) -> bool {
     band.level()
         == Level {
-            tokens: band.limit().capacity(),
+            tokens: band.limit().capacity() as i64,
             fraction: 0,
         }
 }
@@ -1151,7 +1161,7 @@ fn check_extreme(
     let changed = band.with_limit(other);
     check_band(&changed)?;
     prop_assert_eq!(changed.limit(), other);
-    if band.tokens() < other.capacity() {
+    if band.remaining() < other.capacity() {
         prop_assert_eq!(changed.tokens(), band.tokens());
         let (f, f_new) = (
             band.level().fraction as u128,
@@ -1169,7 +1179,7 @@ fn check_extreme(
     let refunded = band.refunded(cost);
     check_band(&refunded)?;
     if (band.tokens() as u128 + cost as u128) < capacity as u128 {
-        prop_assert_eq!(refunded.tokens(), band.tokens() + cost);
+        prop_assert_eq!(refunded.remaining(), band.remaining() + cost);
         prop_assert_eq!(refunded.level().fraction, band.level().fraction);
     } else {
         prop_assert!(is_exactly_full(&refunded));

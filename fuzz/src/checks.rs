@@ -241,9 +241,10 @@ pub fn decode_values(data: &[u8]) -> Vec<i128> {
         .collect()
 }
 
-/// Decoding a stored value: never a panic; encver 1 is the only one there
-/// is; a value that loads re-encodes to the very values it was read from,
-/// decodes again to itself, and is a valid bucket.
+/// Decoding a stored value: never a panic; encvers 1 and 2 are the ones
+/// there are; a value that loads re-encodes (as the newest encver) to the
+/// very values it was read from, decodes again to itself, and is a valid
+/// bucket.
 pub fn decode(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else {
         return;
@@ -253,7 +254,7 @@ pub fn decode(data: &[u8]) {
     let mut source = Values(input.iter().copied().collect());
     let result = encoding::decode(encver, &mut source);
     match encver {
-        1 => {}
+        1 | 2 => {}
         0 => assert_eq!(result, Err(DecodeError::UnknownEncoding { found: 0 })),
         found => assert_eq!(result, Err(DecodeError::NewerEncoding { found })),
     }
@@ -292,7 +293,10 @@ pub fn check_bucket(bucket: &Bucket) {
     // What replication and AOF rewrite emit rebuilds the same bucket, and
     // every argument is one that CHARON.SETSTATE parses.
     let args = charon::formats::readable::state_args(bucket);
-    assert!(args.iter().all(|&arg| arg >= 0));
+    // Only a band's tokens go below zero (reservations).
+    for (i, &arg) in args.iter().enumerate() {
+        assert!(arg >= 0 || (i >= 2 && (i - 2) % 5 == 3), "{args:?}");
+    }
     assert_eq!(args[1], bands.len() as i64);
     let fields: Vec<BandFields> = args[2..]
         .chunks(5)
@@ -300,7 +304,7 @@ pub fn check_bucket(bucket: &Bucket) {
             capacity: f[0] as u64,
             refill: f[1] as u64,
             period_ms: f[2] as u64,
-            tokens: f[3] as u64,
+            tokens: f[3],
             fraction: f[4] as u64,
         })
         .collect();
@@ -379,8 +383,11 @@ fn varint_reference(bytes: &mut &[u8]) -> Option<u64> {
 /// way: format byte 1, then varints `updated_at band_count [5 fields]...`,
 /// nothing after.
 fn unpack_reference(data: &[u8]) -> Result<Bucket, StateError> {
-    let Some((&1, mut rest)) = data.split_first() else {
-        return Err(StateError::Packed);
+    // Format 1 carries tokens unsigned, format 2 zigzag-encoded.
+    let (signed, mut rest) = match data.split_first() {
+        Some((&1, rest)) => (false, rest),
+        Some((&2, rest)) => (true, rest),
+        _ => return Err(StateError::Packed),
     };
     let updated_at = varint_reference(&mut rest).ok_or(StateError::Packed)?;
     let updated_at = i64::try_from(updated_at).map_err(|_| StateError::Time)?;
@@ -395,6 +402,17 @@ fn unpack_reference(data: &[u8]) -> Result<Bucket, StateError> {
             *value = varint_reference(&mut rest).ok_or(StateError::Packed)?;
         }
         let [capacity, refill, period_ms, tokens, fraction] = field;
+        let tokens = if signed {
+            // Zigzag: even values are >= 0, odd ones negative.
+            let half = (tokens >> 1) as i64;
+            if tokens & 1 == 0 {
+                half
+            } else {
+                -half - 1
+            }
+        } else {
+            i64::try_from(tokens).unwrap_or(i64::MIN)
+        };
         fields.push(BandFields {
             capacity,
             refill,
@@ -439,15 +457,20 @@ pub fn check_band(band: &Band) {
         Band::new(limit, level).is_some(),
         "impossible band {band:?}"
     );
-    assert!(level.tokens <= limit.capacity());
+    assert!(i128::from(level.tokens) <= i128::from(limit.capacity()));
+    assert!(level.tokens >= token_bucket::MIN_TOKENS);
     assert!(level.fraction < limit.period_ms());
-    assert_eq!(band.is_full(), level.tokens == limit.capacity());
+    assert_eq!(
+        band.is_full(),
+        i128::from(level.tokens) == i128::from(limit.capacity())
+    );
 }
 
-/// A band's level in units of `1 / period_ms` token.
-fn units(band: &Band) -> u128 {
+/// A band's level in units of `1 / period_ms` token (below zero while
+/// reserved).
+fn units(band: &Band) -> i128 {
     let level = band.level();
-    u128::from(level.tokens) * u128::from(band.limit().period_ms()) + u128::from(level.fraction)
+    i128::from(level.tokens) * i128::from(band.limit().period_ms()) + i128::from(level.fraction)
 }
 
 fn all_allow(bands: &[Band], cost: u64) -> bool {
@@ -466,8 +489,11 @@ pub fn check_decision(before: &[Band], cost: u64, decision: &Decision) {
             assert_eq!(after.len(), before.len());
             for (old, new) in before.iter().zip(after) {
                 // Allowed never takes a token that is not there.
-                assert!(old.tokens() >= cost);
-                assert_eq!(new.tokens(), old.tokens() - cost);
+                assert!(i128::from(old.tokens()) >= i128::from(cost));
+                assert_eq!(
+                    i128::from(new.tokens()),
+                    i128::from(old.tokens()) - i128::from(cost)
+                );
                 assert_eq!(new.level().fraction, old.level().fraction);
                 assert_eq!(new.limit(), old.limit());
                 check_band(new);
@@ -493,7 +519,7 @@ pub fn check_decision(before: &[Band], cost: u64, decision: &Decision) {
     }
     .expect("one band");
     let band = bands[binding];
-    assert_eq!(verdict.remaining, band.tokens());
+    assert_eq!(verdict.remaining, band.remaining());
     assert_eq!(verdict.limit, band.limit().capacity());
 
     let never = bands.iter().any(|b| cost > b.limit().capacity());
@@ -604,7 +630,10 @@ fn check_band_algebra(band: &Band, reader: &mut Reader) {
     let moved = band.with_limit(limit);
     check_band(&moved);
     assert_eq!(moved.limit(), limit);
-    assert_eq!(moved.tokens(), band.tokens().min(limit.capacity()));
+    assert_eq!(
+        i128::from(moved.tokens()),
+        i128::from(band.tokens()).min(i128::from(limit.capacity()))
+    );
     let back = moved.with_limit(band.limit());
     assert!(
         units(&back) <= units(band),
@@ -613,14 +642,15 @@ fn check_band_algebra(band: &Band, reader: &mut Reader) {
 
     let refunded = band.refunded(tokens);
     check_band(&refunded);
-    let want = band.tokens().saturating_add(tokens);
-    if want >= band.limit().capacity() {
+    let want = i128::from(band.tokens()) + i128::from(tokens);
+    if want >= i128::from(band.limit().capacity()) {
         assert!(refunded.is_full());
     } else {
         assert_eq!(
             refunded.level(),
             Level {
-                tokens: want,
+                // Below the capacity, so it fits.
+                tokens: want as i64,
                 fraction: band.level().fraction
             }
         );
@@ -645,7 +675,7 @@ pub fn core(data: &[u8]) {
         if steps > 4096 {
             break;
         }
-        match op % 7 {
+        match op % 8 {
             0 => now = now.saturating_add_unsigned(reader.number()),
             1 => now = now.saturating_sub_unsigned(reader.number()),
             2 => {
@@ -694,7 +724,7 @@ pub fn core(data: &[u8]) {
                     let remaining = bucket.refund(tokens, now);
                     assert_eq!(bucket.bands(), &want[..]);
                     assert_eq!(bucket.updated_at_ms(), was.max(now));
-                    assert_eq!(Some(remaining), want.iter().map(Band::tokens).min());
+                    assert_eq!(Some(remaining), want.iter().map(Band::remaining).min());
                     if bucket.is_full() {
                         // The command deletes a full bucket.
                         stored = None;
@@ -709,6 +739,35 @@ pub fn core(data: &[u8]) {
                     let pure = token_bucket::decide(&bands, cost);
                     check_decision(&bands, cost, &pure);
                     assert_eq!(bucket.peek(cost, now), pure.verdict);
+                }
+            }
+            6 => {
+                // A reservation: with no wait allowed it is a decision; a
+                // grant never waits longer than allowed; a refusal or a
+                // reservation too deep to hold changes nothing.
+                let cost = reader.number();
+                let max_wait = reader.number() % (1 << 24);
+                let was = stored.clone();
+                match bucket::reserve(stored.as_mut(), &call_limits, cost, max_wait, now) {
+                    Err(bucket::TooDeep) => assert_eq!(stored, was),
+                    Ok((verdict, change)) => {
+                        if max_wait == 0 {
+                            let mut copy = was.clone();
+                            let (by_rate, _) = bucket::rate(copy.as_mut(), &call_limits, cost, now);
+                            assert_eq!(verdict, by_rate);
+                        }
+                        if !verdict.limited {
+                            assert!(verdict.retry_after_ms.unwrap_or(0) <= max_wait);
+                        }
+                        match change {
+                            Change::None => assert_eq!(stored, was),
+                            Change::Created(bucket) => stored = Some(bucket),
+                            Change::Updated => assert!(!verdict.limited && cost > 0),
+                        }
+                        if let Some(bucket) = &stored {
+                            check_bucket(bucket);
+                        }
+                    }
                 }
             }
             _ => {

@@ -82,6 +82,50 @@ pub const RATE: Docs = Docs {
     ],
 };
 
+/// `RESERVE`'s and `ACQUIRE`'s arguments: `RATE`'s, then the wait bound.
+const fn reserve_args(token: &'static CStr, name: &'static CStr) -> [Arg; 7] {
+    [
+        KEY,
+        arg(c"capacity", ArgKind::Integer),
+        arg(c"refill", ArgKind::Integer),
+        arg(c"period", ArgKind::String),
+        Arg {
+            optional: true,
+            ..arg(c"cost", ArgKind::Integer)
+        },
+        LIMIT_BLOCK,
+        Arg {
+            token: Some(token),
+            ..arg(name, ArgKind::Integer)
+        },
+    ]
+}
+
+const RESERVE_ARGS: [Arg; 7] = reserve_args(c"MAXWAIT", c"maxwait");
+const ACQUIRE_ARGS: [Arg; 7] = reserve_args(c"TIMEOUT", c"timeout");
+
+pub const RESERVE: Docs = Docs {
+    summary: c"Takes a turn in line: when every band will hold `cost` within MAXWAIT ms (after every turn already granted), takes it now and replies the wait until the turn; else nothing.",
+    complexity: c"O(N) where N is the number of limits (at most 16)",
+    // As RATE's: a missing MAXWAIT/TIMEOUT gets its own error.
+    arity: -5,
+    key_flags: raw::REDISMODULE_CMD_KEY_RW
+        | raw::REDISMODULE_CMD_KEY_ACCESS
+        | raw::REDISMODULE_CMD_KEY_UPDATE,
+    args: &RESERVE_ARGS,
+};
+
+pub const ACQUIRE: Docs = Docs {
+    summary: c"CHARON.RESERVE with MAXWAIT = TIMEOUT, answered when the turn comes: blocks the client until then.",
+    complexity: c"O(N) where N is the number of limits (at most 16)",
+    // As RATE's: a missing MAXWAIT/TIMEOUT gets its own error.
+    arity: -5,
+    key_flags: raw::REDISMODULE_CMD_KEY_RW
+        | raw::REDISMODULE_CMD_KEY_ACCESS
+        | raw::REDISMODULE_CMD_KEY_UPDATE,
+    args: &ACQUIRE_ARGS,
+};
+
 pub const INSPECT: Docs = Docs {
     summary: c"Replies every band of a bucket as it stands now: capacity, refill, period ms, tokens, reset-after ms.",
     complexity: c"O(N) where N is the number of bands",
@@ -112,6 +156,25 @@ pub const REFUND: Docs = Docs {
     arity: 3,
     key_flags: raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE,
     args: &[KEY, arg(c"tokens", ArgKind::Integer)],
+};
+
+pub const THROTTLE: Docs = Docs {
+    summary: c"redis-cell's command on a Charon bucket: takes `quantity` tokens from a bucket of max_burst + 1 refilled count_per_period per period seconds if it holds them; replies limited, limit, remaining, retry-after s, reset-after s. Converts a redis-cell key on its first call.",
+    complexity: c"O(1)",
+    arity: -5,
+    key_flags: raw::REDISMODULE_CMD_KEY_RW
+        | raw::REDISMODULE_CMD_KEY_ACCESS
+        | raw::REDISMODULE_CMD_KEY_UPDATE,
+    args: &[
+        KEY,
+        arg(c"max_burst", ArgKind::Integer),
+        arg(c"count_per_period", ArgKind::Integer),
+        arg(c"period", ArgKind::Integer),
+        Arg {
+            optional: true,
+            ..arg(c"quantity", ArgKind::Integer)
+        },
+    ],
 };
 
 pub const SETSTATE: Docs = Docs {
@@ -211,7 +274,7 @@ fn args(
 }
 
 /// Attaches command info to every command, where the server can take it.
-pub fn register(ctx: *mut raw::RedisModuleCtx, commands: &[Command]) {
+pub fn register(ctx: *mut raw::RedisModuleCtx, commands: &[&Command]) {
     // SAFETY: copying a function pointer out of the server's table takes no
     // reference.
     let (Some(get_command), Some(set_info)) = (unsafe { raw::RedisModule_GetCommand }, unsafe {

@@ -4,23 +4,29 @@
 //! computed whole before a byte of it is sent, so a contained panic can
 //! still answer with a clean error.
 
+mod acquire;
 mod docs;
 mod inspect;
 mod peek;
 mod rate;
 mod refund;
+mod reserve;
 mod setstate;
+mod throttle;
 
 use redis_module::raw;
 use std::borrow::Cow;
 use std::ffi::{c_int, CStr};
 
+use crate::bucket::{self, Change};
 use crate::compat;
 use crate::datatype::{self, BucketKey, WrongType};
 use crate::guard::contain;
+use crate::metrics;
+use crate::module_args::ModuleArgs;
 use crate::parse::ArgError;
 use crate::server::{api, log, Args, Ctx};
-use crate::token_bucket::Verdict;
+use crate::token_bucket::{Limit, Verdict};
 
 /// What a command answers.
 pub enum Reply {
@@ -28,12 +34,16 @@ pub enum Reply {
     /// `CHARON.INSPECT`: per band, `capacity refill period_ms tokens
     /// reset_after_ms`.
     Bands(Vec<[i64; 5]>),
+    /// An array of integers (`CL.THROTTLE`'s reply).
+    Integers([i64; 5]),
     Integer(u64),
     Null,
     Ok,
     Error(Cow<'static, str>),
     WrongType,
     WrongArity,
+    /// Nothing now: the client is blocked, and answered later.
+    Blocked,
 }
 
 impl From<WrongType> for Reply {
@@ -74,12 +84,19 @@ impl Reply {
                     }
                 }
             }
+            Reply::Integers(values) => {
+                ctx.reply_array(values.len());
+                for value in values {
+                    ctx.reply_i64(value);
+                }
+            }
             Reply::Integer(value) => ctx.reply_i64(as_reply(value)),
             Reply::Null => ctx.reply_null(),
             Reply::Ok => ctx.reply_ok(),
             Reply::Error(message) => ctx.reply_error(&message),
             Reply::WrongType => ctx.reply_wrong_type(),
             Reply::WrongArity => ctx.reply_wrong_arity(),
+            Reply::Blocked => {}
         }
     }
 }
@@ -122,8 +139,11 @@ macro_rules! shim {
 shim!(rate_command, rate::run);
 shim!(peek_command, peek::run);
 shim!(inspect_command, inspect::run);
+shim!(reserve_command, reserve::run);
+shim!(acquire_command, acquire::run);
 shim!(refund_command, refund::run);
 shim!(setstate_command, setstate::run);
+shim!(throttle_command, throttle::run);
 
 #[cfg(feature = "test-panic")]
 shim!(test_panic_command, test_panic);
@@ -143,13 +163,16 @@ pub struct Command {
     /// ACL categories, as the flags say (the server does not derive them
     /// for module commands).
     acl: &'static CStr,
+    /// Whether it may block its client: flagged `blocking` where the
+    /// server knows the flag (Redis 7.0+, Valkey).
+    blocking: bool,
     docs: docs::Docs,
 }
 
 #[cfg(not(feature = "test-panic"))]
-const COMMAND_COUNT: usize = 5;
+const COMMAND_COUNT: usize = 7;
 #[cfg(feature = "test-panic")]
-const COMMAND_COUNT: usize = 6;
+const COMMAND_COUNT: usize = 8;
 
 pub const COMMANDS: [Command; COMMAND_COUNT] = [
     Command {
@@ -157,6 +180,7 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
         handler: Some(rate_command),
         flags: c"write deny-oom fast",
         acl: c"write fast",
+        blocking: false,
         docs: docs::RATE,
     },
     Command {
@@ -164,6 +188,7 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
         handler: Some(peek_command),
         flags: c"readonly fast",
         acl: c"read fast",
+        blocking: false,
         docs: docs::PEEK,
     },
     Command {
@@ -171,6 +196,7 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
         handler: Some(inspect_command),
         flags: c"readonly fast",
         acl: c"read fast",
+        blocking: false,
         docs: docs::INSPECT,
     },
     Command {
@@ -178,13 +204,31 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
         handler: Some(refund_command),
         flags: c"write deny-oom fast",
         acl: c"write fast",
+        blocking: false,
         docs: docs::REFUND,
+    },
+    Command {
+        name: c"CHARON.RESERVE",
+        handler: Some(reserve_command),
+        flags: c"write deny-oom fast",
+        acl: c"write fast",
+        blocking: false,
+        docs: docs::RESERVE,
+    },
+    Command {
+        name: c"CHARON.ACQUIRE",
+        handler: Some(acquire_command),
+        flags: c"write deny-oom",
+        acl: c"write blocking",
+        blocking: true,
+        docs: docs::ACQUIRE,
     },
     Command {
         name: c"CHARON.SETSTATE",
         handler: Some(setstate_command),
         flags: c"write deny-oom fast",
         acl: c"write fast",
+        blocking: false,
         docs: docs::SETSTATE,
     },
     #[cfg(feature = "test-panic")]
@@ -193,23 +237,56 @@ pub const COMMANDS: [Command; COMMAND_COUNT] = [
         handler: Some(test_panic_command),
         flags: c"readonly fast",
         acl: c"read fast",
+        blocking: false,
         docs: docs::TEST_PANIC,
     },
 ];
 
-/// Registers every command (key at position 1, so cluster routing,
-/// `COMMAND GETKEYS` and ACL key patterns work everywhere), then adds
-/// command info where the server supports it.
-pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
-    for command in &COMMANDS {
-        // SAFETY: the loading module's context; the name and flags are
-        // static C strings; the handler contains its panics.
+/// `CL.THROTTLE`, redis-cell's command on Charon's bucket: registered only
+/// when the module argument `CLTHROTTLE yes` asks for it. Flagged as
+/// redis-cell flags it (`write`, not `fast`), plus `deny-oom` like every
+/// Charon command that may create a key.
+pub const THROTTLE: Command = Command {
+    name: c"CL.THROTTLE",
+    handler: Some(throttle_command),
+    flags: c"write deny-oom",
+    acl: c"write",
+    blocking: false,
+    docs: docs::THROTTLE,
+};
+
+/// The commands the module arguments ask for: every `COMMANDS` entry, and
+/// `CL.THROTTLE` with `CLTHROTTLE yes`.
+fn enabled(args: &ModuleArgs) -> Vec<&'static Command> {
+    COMMANDS
+        .iter()
+        .chain(args.cl_throttle.then_some(&THROTTLE))
+        .collect()
+}
+
+/// Registers every command the module arguments ask for (key at position
+/// 1, so cluster routing, `COMMAND GETKEYS` and ACL key patterns work
+/// everywhere), then adds command info where the server supports it. A
+/// name that is taken (another module's `CL.THROTTLE`, say) refuses the
+/// load.
+pub fn register(ctx: *mut raw::RedisModuleCtx, args: &ModuleArgs) -> Result<(), String> {
+    let commands = enabled(args);
+    // Redis 6.2 refuses a flag it does not know, `blocking` among them.
+    let knows_blocking = compat::server_version().is_some_and(|v| v >= 0x00_07_00_00);
+    for command in &commands {
+        let flags = match (command.blocking, knows_blocking) {
+            (true, true) => format!("{} blocking", command.flags.to_string_lossy()),
+            _ => command.flags.to_string_lossy().into_owned(),
+        };
+        let flags = crate::server::c_string(&flags);
+        // SAFETY: the loading module's context; the name and flags are C
+        // strings the server copies; the handler contains its panics.
         let status = unsafe {
             api!(RedisModule_CreateCommand)(
                 ctx,
                 command.name.as_ptr(),
                 command.handler,
-                command.flags.as_ptr(),
+                flags.as_ptr(),
                 1,
                 1,
                 1,
@@ -217,13 +294,20 @@ pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
         };
         if status != raw::REDISMODULE_OK as c_int {
             return Err(format!(
-                "charon: cannot register command {}",
-                command.name.to_string_lossy()
+                "charon: cannot register command {name}: the server refused the name (another module, such as redis-cell for CL.THROTTLE, may have registered it already)",
+                name = command.name.to_string_lossy()
             ));
         }
     }
-    docs::register(ctx, &COMMANDS);
-    set_acl_categories(ctx);
+    if args.cl_throttle {
+        log(
+            ctx,
+            c"notice",
+            "charon: CL.THROTTLE registered (module argument CLTHROTTLE yes): redis-cell's command, on Charon buckets",
+        );
+    }
+    docs::register(ctx, &commands);
+    set_acl_categories(ctx, &commands);
     Ok(())
 }
 
@@ -233,7 +317,7 @@ pub fn register(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
 /// for a category of the module's own). Module commands get no category
 /// from their flags: without this, `+@read` would not grant CHARON.PEEK.
 /// Logged once where the server cannot.
-fn set_acl_categories(ctx: *mut raw::RedisModuleCtx) {
+fn set_acl_categories(ctx: *mut raw::RedisModuleCtx, commands: &[&Command]) {
     // SAFETY: copying a function pointer out of the server's table takes no
     // reference.
     let functions = unsafe {
@@ -264,7 +348,7 @@ fn set_acl_categories(ctx: *mut raw::RedisModuleCtx) {
             "charon: this server has no module ACL categories (before Redis 7.4 / Valkey 8): no @charon",
         );
     }
-    for command in &COMMANDS {
+    for command in commands {
         let categories = if own {
             format!(
                 "{} {}",
@@ -311,6 +395,54 @@ fn open_key(ctx: Ctx, args: Args, arity_ok: bool, write: bool) -> Result<Option<
 /// `open_key` for a command that writes: the server always opens the key.
 fn open_for_write(ctx: Ctx, args: Args, arity_ok: bool) -> Result<BucketKey, Reply> {
     open_key(ctx, args, arity_ok, true)?.ok_or_else(Reply::internal_error)
+}
+
+/// `CHARON.RATE`'s decision on an open key, and what follows it: a request
+/// of `cost` under `limits` at `now_ms` (counted in `INFO`); when it takes
+/// tokens, the bucket is stored and published (`publish_bucket`, with
+/// `event`). Otherwise nothing changes and nothing is replicated, unless
+/// `replaced`: the key's value was just replaced by the bucket it holds
+/// (`CL.THROTTLE` converting a redis-cell key), which is then published even
+/// though the request took nothing.
+fn decide(
+    ctx: Ctx,
+    key: &mut BucketKey,
+    limits: &[Limit],
+    cost: u64,
+    now_ms: i64,
+    event: &CStr,
+    replaced: bool,
+) -> Result<Verdict, Reply> {
+    let (verdict, change) = bucket::rate(key.bucket(), limits, cost, now_ms);
+    metrics::decision(verdict.limited);
+    store(ctx, key, change, event, replaced)?;
+    Ok(verdict)
+}
+
+/// Stores what a decision or a reservation changed and publishes it. Only
+/// a request that took tokens changes anything: limited requests and cost 0
+/// leave the value and its TTL as they were and replicate nothing (unless
+/// `replaced`, see `decide`).
+fn store(
+    ctx: Ctx,
+    key: &mut BucketKey,
+    change: Change,
+    event: &CStr,
+    replaced: bool,
+) -> Result<(), Reply> {
+    match change {
+        Change::None if !replaced => return Ok(()),
+        Change::None | Change::Updated => {}
+        Change::Created(bucket) => {
+            if !key.set(bucket) {
+                return Err(Reply::internal_error());
+            }
+        }
+    }
+    if !publish_bucket(ctx, key, event) {
+        return Err(Reply::internal_error());
+    }
+    Ok(())
 }
 
 /// After a command changed the bucket under `key`: the key expires when the

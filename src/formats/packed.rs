@@ -4,13 +4,23 @@
 //!
 //! Format 1: byte 0 is the format (1); then unsigned LEB128 varints:
 //! `updated_at_ms band_count [capacity refill period_ms tokens fraction]...`.
+//! Format 2: the same, but `tokens` is zigzag-encoded (0, -1, 1, -2, ... as
+//! 0, 1, 2, 3, ...), so it carries a level below zero (reservations).
+//!
+//! A bucket without reservations is written in format 1, which every
+//! Charon reads: a replica not yet upgraded keeps following a primary that
+//! is, until the first reservation.
 
 use std::mem::MaybeUninit;
 
-use crate::bucket::{BandFields, Bucket, StateError, MAX_BANDS};
+use crate::bucket::{BandFields, Bucket, StateError, TokensWire, MAX_BANDS};
 
-/// The format this build writes (byte 0 of every packed state).
-pub const PACKED_FORMAT: u8 = 1;
+/// The newest format, which this build writes for a bucket holding
+/// reservations (byte 0 of the packed state).
+pub const PACKED_FORMAT: u8 = 2;
+
+/// The format this build writes for every other bucket.
+pub const PACKED_FORMAT_UNSIGNED: u8 = 1;
 
 /// The largest packed state: a varint of a u64 takes at most 10 bytes.
 pub const PACKED_MAX: usize = 1 + 10 + 1 + MAX_BANDS * 5 * 10;
@@ -71,7 +81,12 @@ pub fn pack(bucket: &Bucket) -> Packed {
         bytes: [MaybeUninit::uninit(); PACKED_MAX],
         len: 0,
     };
-    packed.put(PACKED_FORMAT);
+    let signed = bucket.is_reserved();
+    packed.put(if signed {
+        PACKED_FORMAT
+    } else {
+        PACKED_FORMAT_UNSIGNED
+    });
     // The values of `Bucket::state_values`, written field by field: its
     // iterator chain costs twice as much, and this runs on every decision
     // (a test checks the two agree). Never negative: see there.
@@ -83,7 +98,12 @@ pub fn pack(bucket: &Bucket) -> Packed {
         packed.push(limit.capacity());
         packed.push(limit.refill());
         packed.push(limit.period_ms());
-        packed.push(level.tokens);
+        packed.push(if signed {
+            zigzag(level.tokens)
+        } else {
+            // Not reserved: never negative.
+            level.tokens.unsigned_abs()
+        });
         packed.push(level.fraction);
     }
     packed
@@ -93,12 +113,23 @@ pub fn pack(bucket: &Bucket) -> Packed {
 /// format ever written keeps its decoder here.
 pub fn unpack(bytes: &[u8]) -> Result<Bucket, StateError> {
     match bytes.split_first() {
-        Some((&1, rest)) => unpack_v1(rest),
+        Some((&1, rest)) => unpack_fields(rest, TokensWire::Unsigned),
+        Some((&2, rest)) => unpack_fields(rest, TokensWire::Signed),
         _ => Err(StateError::Packed),
     }
 }
 
-fn unpack_v1(rest: &[u8]) -> Result<Bucket, StateError> {
+/// `value` zigzag-encoded: small magnitudes stay small, either sign.
+pub fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+pub fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+/// Formats 1 and 2 differ only in how `tokens` is carried.
+fn unpack_fields(rest: &[u8], tokens_wire: TokensWire) -> Result<Bucket, StateError> {
     let mut input = Unpacker(rest);
     let updated_at = input.next().ok_or(StateError::Packed)?;
     let updated_at = i64::try_from(updated_at).map_err(|_| StateError::Time)?;
@@ -108,7 +139,13 @@ fn unpack_v1(rest: &[u8]) -> Result<Bucket, StateError> {
     }
     let mut fields = [BandFields::default(); MAX_BANDS];
     for band in fields.iter_mut().take(count as usize) {
-        *band = BandFields::read(|| input.next().ok_or(StateError::Packed))?;
+        *band = BandFields::read(tokens_wire, |wire| {
+            let value = input.next().ok_or(StateError::Packed)?;
+            Ok(match wire {
+                TokensWire::Unsigned => i128::from(value),
+                TokensWire::Signed => i128::from(unzigzag(value)),
+            })
+        })?;
     }
     if !input.0.is_empty() {
         return Err(StateError::Packed);
@@ -121,7 +158,7 @@ mod tests {
     use super::*;
     use crate::token_bucket::MAX_PARAM;
 
-    fn fields(capacity: u64, tokens: u64, fraction: u64) -> BandFields {
+    fn fields(capacity: u64, tokens: i64, fraction: u64) -> BandFields {
         BandFields {
             capacity,
             refill: 1,
@@ -143,18 +180,29 @@ mod tests {
                     capacity: max,
                     refill: max,
                     period_ms: max,
-                    tokens: max - 1,
+                    tokens: max as i64 - 1,
                     fraction: max - 1,
                 }],
             )
             .unwrap(),
             Bucket::from_fields(5, &vec![fields(10, 5, 1); MAX_BANDS]).unwrap(),
+            // Reserved: format 2, `tokens` zigzag-encoded.
+            Bucket::from_fields(9, &[fields(10, -3, 1), fields(10, 4, 0)]).unwrap(),
+            Bucket::from_fields(9, &[fields(10, -(max as i64), 999)]).unwrap(),
         ] {
             let packed = pack(&bucket);
             assert_eq!(unpack(packed.as_bytes()), Ok(bucket.clone()));
-            // The format byte, then every state value as a LEB128 varint.
-            let mut expected = vec![PACKED_FORMAT];
-            for mut value in bucket.state_values() {
+            // The format byte, then every state value as a LEB128 varint
+            // (tokens zigzag-encoded in format 2).
+            let signed = bucket.is_reserved();
+            let mut expected = vec![if signed { 2 } else { 1 }];
+            for (i, value) in bucket.state_values().enumerate() {
+                let is_tokens = i >= 2 && (i - 2) % 5 == 3;
+                let mut value = if is_tokens && signed {
+                    zigzag(value)
+                } else {
+                    value as u64
+                };
                 while value >= 0x80 {
                     expected.push((value & 0x7f) as u8 | 0x80);
                     value >>= 7;
@@ -190,7 +238,7 @@ mod tests {
         );
         assert_eq!(unpack(&[1, 0, 0]), Err(StateError::BandCount));
         assert_eq!(
-            unpack(&[2, 0, 1, 10, 1, 100, 1, 0]),
+            unpack(&[3, 0, 1, 10, 1, 100, 1, 0]),
             Err(StateError::Packed)
         );
         assert_eq!(
@@ -202,5 +250,18 @@ mod tests {
             Err(StateError::Time)
         );
         assert_eq!(unpack(&[]), Err(StateError::Packed));
+        // Format 1 cannot carry a negative level; format 2 can.
+        assert_eq!(
+            unpack(&[1, 0, 1, 10, 1, 100, 3, 0]).map(|b| b.is_reserved()),
+            Ok(false)
+        );
+        assert_eq!(
+            unpack(&[2, 0, 1, 10, 1, 100, 3, 0]).map(|b| b.is_reserved()),
+            Ok(true)
+        );
+        for value in [0, 1, -1, i64::MAX, i64::MIN, -i64::MAX] {
+            assert_eq!(unzigzag(zigzag(value)), value);
+        }
+        assert_eq!((zigzag(0), zigzag(-1), zigzag(1), zigzag(-2)), (0, 1, 2, 3));
     }
 }

@@ -10,14 +10,17 @@
 //!   per band: unsigned capacity, refill, period_ms, tokens, fraction
 //!   signed    updated_at_ms
 //!
+//! Encver 2 (reservations: a band's level may be below zero): the same,
+//! with `tokens` signed.
+//!
 //! `RESTORE` hands user bytes to this decoder, so every value is validated
 //! before a bucket is built, and a short read fails cleanly.
 
-use crate::bucket::{BandFields, Bucket, StateError, MAX_BANDS};
+use crate::bucket::{BandFields, Bucket, StateError, TokensWire, MAX_BANDS};
 use thiserror::Error;
 
 /// The encoding this build writes.
-pub const ENCVER: i32 = 1;
+pub const ENCVER: i32 = 2;
 
 /// Reads the primitive values of an RDB stream. `None` means the stream
 /// failed (short read, bad encoding): decoding stops there.
@@ -50,7 +53,7 @@ pub fn encode(bucket: &Bucket, sink: &mut impl RdbSink) {
         sink.unsigned(band.capacity);
         sink.unsigned(band.refill);
         sink.unsigned(band.period_ms);
-        sink.unsigned(band.tokens);
+        sink.signed(band.tokens);
         sink.unsigned(band.fraction);
     }
     sink.signed(bucket.updated_at_ms());
@@ -58,13 +61,18 @@ pub fn encode(bucket: &Bucket, sink: &mut impl RdbSink) {
 
 pub fn decode(encver: i32, source: &mut impl RdbSource) -> Result<Bucket, DecodeError> {
     match encver {
-        1 => decode_v1(source),
+        1 => decode_fields(source, TokensWire::Unsigned),
+        2 => decode_fields(source, TokensWire::Signed),
         found if found > ENCVER => Err(DecodeError::NewerEncoding { found }),
         found => Err(DecodeError::UnknownEncoding { found }),
     }
 }
 
-fn decode_v1(source: &mut impl RdbSource) -> Result<Bucket, DecodeError> {
+/// Encvers 1 and 2 differ only in how `tokens` is carried.
+fn decode_fields(
+    source: &mut impl RdbSource,
+    tokens_wire: TokensWire,
+) -> Result<Bucket, DecodeError> {
     let count = source.unsigned().ok_or(DecodeError::Io)?;
     // Checked before anything is read or allocated for the bands.
     if count == 0 || count > MAX_BANDS as u64 {
@@ -72,8 +80,12 @@ fn decode_v1(source: &mut impl RdbSource) -> Result<Bucket, DecodeError> {
     }
     let mut bands = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        bands.push(BandFields::read(|| {
-            source.unsigned().ok_or(DecodeError::Io)
+        bands.push(BandFields::read(tokens_wire, |wire| {
+            match wire {
+                TokensWire::Unsigned => source.unsigned().map(i128::from),
+                TokensWire::Signed => source.signed().map(i128::from),
+            }
+            .ok_or(DecodeError::Io)
         })?);
     }
     let updated_at_ms = source.signed().ok_or(DecodeError::Io)?;
@@ -151,12 +163,52 @@ mod tests {
         ));
     }
 
+    /// Encver 1 carried `tokens` unsigned; it still loads, and a value
+    /// that could not fit a signed field is refused, not wrapped.
+    #[test]
+    fn encver_1_still_loads() {
+        let mut v1 = Values([1i128, 10, 3, 1000, 4, 999, 1_700_000_000_000].into());
+        let band = BandFields {
+            capacity: 10,
+            refill: 3,
+            period_ms: 1000,
+            tokens: 4,
+            fraction: 999,
+        };
+        assert_eq!(
+            decode(1, &mut v1),
+            Ok(Bucket::from_fields(1_700_000_000_000, &[band]).unwrap())
+        );
+        let mut wide = Values([1i128, 10, 3, 1000, u64::MAX as i128, 0, 0].into());
+        assert!(matches!(
+            decode(1, &mut wide),
+            Err(DecodeError::Invalid(StateError::Level))
+        ));
+    }
+
+    /// Encver 2 carries a level below zero.
+    #[test]
+    fn reserved_levels_round_trip() {
+        let band = BandFields {
+            capacity: 10,
+            refill: 3,
+            period_ms: 1000,
+            tokens: -25,
+            fraction: 7,
+        };
+        let bucket = Bucket::from_fields(5, &[band]).unwrap();
+        let mut values = Values::default();
+        encode(&bucket, &mut values);
+        assert_eq!(values.0[4], -25);
+        assert_eq!(decode(ENCVER, &mut values), Ok(bucket));
+    }
+
     #[test]
     fn unknown_versions_are_refused() {
         let mut values = Values::default();
         assert_eq!(
-            decode(2, &mut values),
-            Err(DecodeError::NewerEncoding { found: 2 })
+            decode(3, &mut values),
+            Err(DecodeError::NewerEncoding { found: 3 })
         );
         assert_eq!(
             decode(0, &mut values),

@@ -2,15 +2,17 @@
 //! [capacity refill period_ms tokens fraction]...`, one decimal argument per
 //! field. AOF rewrite writes it; the digest covers the same values.
 //!
-//! Format 1 has no marker: every argument is a non-negative integer. A later
-//! format must stay distinguishable from it, and this decoder stays.
+//! Format 1: every argument is a non-negative integer. Format 2 (from
+//! reservations on) lets `tokens` be negative; it is read by the same
+//! decoder, and it is format 1 whenever no band is below zero. A Charon
+//! that reads only format 1 refuses a negative `tokens` cleanly.
 
-use crate::bucket::{BandFields, Bucket, StateError, MAX_BANDS};
+use crate::bucket::{BandFields, Bucket, StateError, TokensWire, MAX_BANDS};
 use crate::parse;
 use thiserror::Error;
 
 /// The format this build writes.
-pub const READABLE_FORMAT: u8 = 1;
+pub const READABLE_FORMAT: u8 = 2;
 
 /// Fields per band, after `updated_at_ms band_count`.
 pub const FIELDS_PER_BAND: usize = 5;
@@ -25,7 +27,7 @@ pub enum ReadableError {
     /// The number of arguments does not match `band_count`.
     #[error("ERR wrong number of arguments")]
     Arity,
-    #[error("ERR invalid bucket state: band fields must be non-negative integers")]
+    #[error("ERR invalid bucket state: band fields must be integers (tokens may be negative, the others not)")]
     Fields,
     #[error("ERR invalid bucket state: {0}")]
     Invalid(#[from] StateError),
@@ -34,7 +36,7 @@ pub enum ReadableError {
 /// The arguments for `bucket`, after the key. Every value is at most
 /// `i64::MAX`.
 pub fn state_args(bucket: &Bucket) -> Vec<i64> {
-    bucket.state_values().map(|value| value as i64).collect()
+    bucket.state_values().collect()
 }
 
 /// Whether `count` arguments after the key can be a readable state.
@@ -55,9 +57,18 @@ pub fn from_args(args: &[&[u8]]) -> Result<Bucket, ReadableError> {
     if fields.len() != FIELDS_PER_BAND * band_count {
         return Err(ReadableError::Arity);
     }
-    let mut values = fields.iter().map(|field| parse::non_negative(field));
+    let mut values = fields.iter();
     let bands = (0..band_count)
-        .map(|_| BandFields::read(|| values.next().flatten().ok_or(ReadableError::Fields)))
+        .map(|_| {
+            BandFields::read(TokensWire::Signed, |wire| {
+                let field = values.next().ok_or(ReadableError::Fields)?;
+                match wire {
+                    TokensWire::Unsigned => parse::non_negative(field).map(i128::from),
+                    TokensWire::Signed => parse::redis_i64(field).map(i128::from),
+                }
+                .ok_or(ReadableError::Fields)
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     // updated_at_ms <= i64::MAX: it parsed as a non-negative i64.
     Ok(Bucket::from_fields(updated_at_ms as i64, &bands)?)

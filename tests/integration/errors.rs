@@ -159,7 +159,7 @@ fn bad_invocations_answer_err_and_change_nothing() {
             &[
                 b"CHARON.SETSTATE",
                 b"k",
-                b"\x02\x00\x01\x0a\x01\x64\x05\x00",
+                b"\x03\x00\x01\x0a\x01\x64\x05\x00",
             ],
             "ERR invalid bucket state",
         ),

@@ -211,10 +211,12 @@ fn commands_are_in_the_charon_acl_category() {
     assert_eq!(
         commands,
         [
+            "CHARON.ACQUIRE",
             "CHARON.INSPECT",
             "CHARON.PEEK",
             "CHARON.RATE",
             "CHARON.REFUND",
+            "CHARON.RESERVE",
             "CHARON.SETSTATE"
         ]
     );

@@ -12,4 +12,6 @@ mod peek_refund;
 mod persistence;
 mod rate;
 mod replication;
+mod reserve;
 mod run_config;
+mod throttle;
