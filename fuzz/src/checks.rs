@@ -18,6 +18,7 @@
 //!   see `core`.
 
 use charon::bucket::{self, BandFields, Bucket, Change, StateError, MAX_BANDS};
+use charon::cell;
 use charon::formats::packed::{pack, unpack};
 use charon::formats::rdb::{self as encoding, DecodeError, Values, ENCVER};
 use charon::parse::{self, ArgError, WaitKeyword};
@@ -179,6 +180,7 @@ pub fn parse_args(data: &[u8]) {
     // on spaces: never a panic, a clean error, or a request that reads back
     // the same from its own canonical spelling.
     let words: Vec<&[u8]> = data.split(|&b| b == b' ').take(80).collect();
+    parse_throttle(&words);
     for keyword in [
         WaitKeyword::None,
         WaitKeyword::MaxWait,
@@ -220,6 +222,46 @@ pub fn parse_args(data: &[u8]) {
             }
         }
     }
+}
+
+/// `CL.THROTTLE`'s arguments and redis-cell's state on any words: never a
+/// panic, a clean error, or exactly the limit `CHARON.RATE` parses for
+/// `<max_burst + 1> <count> <period>s`; a state is a canonical decimal, and
+/// converting it never yields an impossible bucket.
+fn parse_throttle(words: &[&[u8]]) {
+    if words.len() >= 3 {
+        match cell::request(words[0], words[1], words[2], words.get(3).copied()) {
+            Err(error) => assert_reply_error_text(&error.to_string()),
+            Ok(throttle) => {
+                let limit = throttle.limit;
+                let capacity = (limit.capacity() - 1).to_string();
+                assert_eq!(capacity.as_bytes(), words[0]);
+                let seconds = format!("{}s", limit.period_ms() / 1000);
+                let rate = parse::limit(
+                    limit.capacity().to_string().as_bytes(),
+                    words[1],
+                    seconds.as_bytes(),
+                );
+                assert_eq!(rate, Ok(limit));
+            }
+        }
+    }
+    if let Some(tat) = cell::state(words[0]) {
+        assert_eq!(tat.to_string().as_bytes(), words[0]);
+        let limit = Limit::new(16, 30, 60_000).expect("a limit");
+        for now_ns in [0, (tat / 2) as i64, i64::MAX] {
+            match cell::convert(tat, now_ns, limit, now_ns / 1_000_000) {
+                Ok(cell::Conversion::Holding(bucket)) => check_bucket(&bucket),
+                Ok(cell::Conversion::Full) => assert!(i128::from(tat) <= i128::from(now_ns)),
+                Err(error) => panic!("convert({tat}, {now_ns}): {error}"),
+            }
+        }
+    }
+}
+
+fn assert_reply_error_text(text: &str) {
+    assert!(text.starts_with("ERR "), "{text:?}");
+    assert!(!text.contains(['\r', '\n']), "{text:?} would break RESP");
 }
 
 // ----------------------------------------------------------------- decoding
