@@ -7,8 +7,9 @@ from unittest import mock
 
 from charon_bench import report
 from charon_bench.profile import PerfResult, Profile
-from charon_bench.report import (Row, beside_rate_markdown, code, markdown, perf_markdown,
-                                  shell, summarize, table, targets_markdown)
+from charon_bench.acquire import lateness, percentile
+from charon_bench.report import (Row, acquire_markdown, beside_rate_markdown, code, markdown,
+                                  perf_markdown, shell, summarize, table, targets_markdown)
 from charon_bench.steps import Sample
 from charon_bench.workload import workloads
 
@@ -198,6 +199,85 @@ class BesideRateTest(unittest.TestCase):
         self.assertNotIn("CL.THROTTLE", text)
 
 
+class ReserveTest(unittest.TestCase):
+    """CHARON.RESERVE granted without wait beside one-band CHARON.RATE allow."""
+
+    def test_reserve_row_beside_rate_and_its_targets(self):
+        rows = [row("CHARON.RATE allow", 32, vs_rate=1.0),
+                row("CHARON.RESERVE granted, no wait", 32, vs_rate=0.97, vs_lua=4.0),
+                row("CHARON.RESERVE granted, no wait", 1, vs_rate=0.9)]
+        lines = beside_rate_markdown(rows, []).splitlines()
+        self.assertIn("| CHARON.RESERVE granted, no wait | `-P 32` | 123,456 | 0.970 | | 4.00 |",
+                      lines)
+        self.assertIn("| CHARON.RESERVE granted, no wait | `-P 1` | 123,456 | 0.900 | | 1.00 |",
+                      lines)
+        targets = targets_markdown(rows, [], 1_000).splitlines()
+        self.assertIn("| `CHARON.RESERVE` granted without wait, × `CHARON.RATE` allow at `-P 32` "
+                      "(within 5%) | ≥ 0.95× | 0.97× | yes |", targets)
+        self.assertIn("| `CHARON.RESERVE` granted without wait, × `CHARON.RATE` allow at `-P 1` "
+                      "(within 5%) | ≥ 0.95× | 0.90× | **no** |", targets)
+
+    def test_reserve_workload_counts_reservations(self):
+        reserve = next(w for w in workloads(SHA) if w.name == "CHARON.RESERVE granted, no wait")
+        self.assertEqual(reserve.argv[:2], ("CHARON.RESERVE", "rl:r:__rand_int__"))
+        self.assertEqual(reserve.argv[-2:], ("MAXWAIT", "1000"))
+        self.assertEqual(reserve.charon, "reserved")
+        self.assertEqual(reserve.cmdstat, "charon.reserve")
+        self.assertEqual(len({w.tag for w in workloads(SHA) if w.prefill}),
+                         len([w for w in workloads(SHA) if w.prefill]))
+
+
+def line(waiters, p99=3.0, **changes):
+    return {"waiters": waiters, "refill_per_s": waiters // 3, "spacing_ms": 3000 / waiters,
+            "p50_ms": 0.5, "p99_ms": p99, "max_ms": 9.125, "early": 0,
+            "bytes_per_waiter": 32_768.4, "bytes_per_blpop": 250.0, **changes}
+
+
+class AcquireTest(unittest.TestCase):
+    """The lateness arithmetic and the ACQUIRE lines in the report."""
+
+    def test_percentile_is_nearest_rank(self):
+        values = list(range(1, 101))  # 1..100
+        self.assertEqual(percentile(values, 0.5), 50)
+        self.assertEqual(percentile(values, 0.99), 99)
+        self.assertEqual(percentile([7.0], 0.99), 7.0)
+        self.assertEqual(percentile([3, 1, 2], 1.0), 3)
+
+    def test_lateness_is_receive_minus_send_plus_wait(self):
+        # Turns at 1.010, 1.020, 1.000 (wait -1: at once) s; replies 2, 0.5
+        # and 4 ms after them.
+        result = lateness(sends=[1.0, 1.0, 1.0], waits_ms=[10, 20, -1],
+                          receives=[1.012, 1.0205, 1.004])
+        self.assertAlmostEqual(result["p50_ms"], 2.0, places=6)
+        self.assertAlmostEqual(result["p99_ms"], 4.0, places=6)
+        self.assertAlmostEqual(result["max_ms"], 4.0, places=6)
+        self.assertAlmostEqual(result["min_ms"], 0.5, places=6)
+        self.assertEqual(result["early"], 0)
+
+    def test_a_reply_over_a_ms_before_its_turn_is_early(self):
+        result = lateness(sends=[0.0, 0.0, 0.0], waits_ms=[100, 100, 100],
+                          receives=[0.0995, 0.0985, 0.05])
+        self.assertEqual(result["early"], 2)  # -0.5 ms is within the 1 ms allowed
+        self.assertAlmostEqual(result["min_ms"], -50.0, places=6)
+
+    def test_table_of_the_lines(self):
+        text = acquire_markdown([line(1_000), line(10_000, p99=12.5)])
+        self.assertTrue(text.startswith("## `CHARON.ACQUIRE`: clients waiting at once\n"))
+        self.assertIn("| 1,000 | 333 | 3.00 | 0.50 | 3.00 | 9.12 | 0 | 32,768 | 250 |", text)
+        self.assertIn("| 10,000 | 3,333 | 0.30 | 0.50 | 12.50 | 9.12 | 0 | 32,768 | 250 |",
+                      text)
+        self.assertEqual(acquire_markdown([]), "")
+
+    def test_lateness_target_at_1000_waiters_only(self):
+        met = targets_markdown([], [], 1_000, [line(1_000, p99=4.5), line(10_000, p99=50.0)])
+        self.assertIn("| `CHARON.ACQUIRE` p99 lateness of the reply after the turn, 1,000 "
+                      "clients waiting, ms | ≤ 5.00 | 4.50 | yes |", met.splitlines())
+        self.assertNotIn("50.00", met)
+        missed = targets_markdown([], [], 1_000, [line(1_000, p99=5.25)])
+        self.assertIn("| ≤ 5.00 | 5.25 | **no** |", missed)
+        self.assertNotIn("CHARON.ACQUIRE", targets_markdown([], [], 1_000, [line(50)]))
+
+
 class MarkdownTest(unittest.TestCase):
     def setUp(self):
         self.loads = [w for w in workloads(SHA) if w.name in ("SET PX", "CHARON.RATE allow")]
@@ -255,6 +335,14 @@ class MarkdownTest(unittest.TestCase):
     def test_targets_unless_smoke(self):
         self.assertIn("## Targets", self.render())
         self.assertNotIn("## Targets", self.render(meta={"smoke": True}))
+
+    def test_acquire_section_before_targets_only_when_measured(self):
+        self.assertNotIn("CHARON.ACQUIRE", self.render())
+        text = markdown(self.meta, self.loads, self.rows, self.memory, None, None, self.lines,
+                        [line(1_000)])
+        self.assertIn("| 1,000 | 333 |", text)
+        self.assertLess(text.index("## `CHARON.ACQUIRE`"), text.index("## Targets"))
+        self.assertIn("| ≤ 5.00 | 3.00 | yes |", self.section(text, "## Targets"))
 
     def test_criterion_and_profile_only_when_given(self):
         plain = self.render()

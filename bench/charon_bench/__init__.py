@@ -25,7 +25,13 @@ Beside one-band CHARON.RATE it measures CHARON.RATE with 2 and 4 bands, the
 Functions form (FCALL charon_rate, lua/charon.lua loaded by FUNCTION LOAD
 REPLACE: a run fails if the file is missing or does not load) and CL.THROTTLE
 (the module loaded with CLTHROTTLE yes), each as a ratio to one-band
-CHARON.RATE allow taken within the same rounds.
+CHARON.RATE allow taken within the same rounds, and CHARON.RESERVE granted
+without wait the same way (its allowed path is CHARON.RATE's). Then the
+CHARON.ACQUIRE step (acquire.py): 1,000 and 10,000 clients (--waiters; 50
+with --smoke) waiting at once in one line, each on its own connection: how
+late each held reply comes after its turn (p50/p99/max; a reply before its
+turn fails the run), and used_memory per waiting client beside a client
+blocked in BLPOP. The server is started with maxclients 20000 for it.
 
 The server is the redis-7.0 row of servers/matrix.tsv (Debian's redis-server,
 checked by its version), started here on a free loopback port with the
@@ -42,7 +48,8 @@ into target/bench-python/ (dependencies.py).
 
 The modules, in the order a run uses them: workload (the commands measured),
 machine (the host, the checkout, subprocesses), client (RESP), server, steps
-(the measured runs and the memory loads), profile (--perf), criterion,
+(the measured runs and the memory loads), acquire (the CHARON.ACQUIRE
+lines), profile (--perf), criterion,
 report and chart, then main, which bench/run calls. valgrind is the Python
 half of scripts/valgrind, on the same client.
 """

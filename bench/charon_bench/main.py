@@ -20,6 +20,7 @@ from pathlib import Path
 from . import __doc__ as PACKAGE_DOC
 from .chart import svg_chart
 from .criterion import criterion
+from .acquire import Acquire
 from .dependencies import require
 from .errors import BenchError
 from .machine import (BENCH, MATRIX, ROOT, SERVER_ROW, cpus, git_revision, machine,
@@ -57,6 +58,12 @@ def parse_args(argv):
     parser.add_argument("--requests-p32", type=int, help="a fixed -n at -P 32")
     parser.add_argument("--keyspace", type=int, help="-r: keys per command")
     parser.add_argument("--buckets", type=int, help="keys of each kind for the memory step")
+    parser.add_argument("--waiters", type=waiter_counts,
+                        help="the CHARON.ACQUIRE step's lines, clients waiting at once, "
+                             "comma-separated (default 1000,10000; 50 with --smoke)")
+    parser.add_argument("--line-seconds", type=float,
+                        help="how long each ACQUIRE line takes to be served (default 3; "
+                             "1 with --smoke)")
     parser.add_argument("--no-criterion", action="store_true",
                         help="skip cargo bench (always skipped with --smoke)")
     args = parser.parse_args(argv)
@@ -65,7 +72,8 @@ def parse_args(argv):
                 "requests_p1": 1_000 if smoke else None,
                 "requests_p32": 6_400 if smoke else None,
                 "keyspace": 1_000 if smoke else 100_000,
-                "buckets": 1_000 if smoke else 1_000_000}
+                "buckets": 1_000 if smoke else 1_000_000,
+                "line_seconds": 1.0 if smoke else 3.0}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -73,11 +81,24 @@ def parse_args(argv):
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if (args.requests_p1 is None) != (args.requests_p32 is None):
         parser.error("give both --requests-p1 and --requests-p32, or neither")
+    if args.waiters is None:
+        args.waiters = [50] if smoke else [1_000, 10_000]
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
     if smoke:
         args.no_criterion = True
     return args
+
+
+def waiter_counts(text: str) -> list[int]:
+    """--waiters: comma-separated counts, each 1 to 15,000."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text}") from err
+    if not counts or any(not 1 <= count <= 15_000 for count in counts):
+        raise argparse.ArgumentTypeError("each count must be 1 to 15,000")
+    return counts
 
 
 def function_library() -> str:
@@ -193,6 +214,8 @@ def main(argv) -> int:
             say(f"throughput done at {time.monotonic() - started:.0f} s")
             memory = bench.memory(sha)
             say(f"memory done at {time.monotonic() - started:.0f} s")
+            acquire = Acquire(bench, args.line_seconds).run(args.waiters)
+            say(f"acquire done at {time.monotonic() - started:.0f} s")
             perf = None
             if args.perf:
                 pair = [next(w for w in loads if w.name == name)
@@ -216,7 +239,7 @@ def main(argv) -> int:
     micro = None if args.no_criterion else criterion()
     rows = summarize(loads, samples, args.rounds)
     lines = [bench.command_lines[(w.name, p)] for p in (1, 32) for w in loads]
-    report = markdown(meta, loads, rows, memory, micro, perf, lines)
+    report = markdown(meta, loads, rows, memory, micro, perf, lines, acquire)
     chart = svg_chart(meta, rows)
     ElementTree.fromstring(chart)  # the chart is well-formed XML
     (out / "latest.md").write_text(report)
@@ -226,12 +249,13 @@ def main(argv) -> int:
         "rows": [row.__dict__ for row in rows],
         "samples": {f"{name} -P {p}": [s.__dict__ for s in runs]
                     for (name, p), runs in samples.items()},
-        "memory": memory, "criterion": micro}, indent=2) + "\n")
+        "memory": memory, "acquire": acquire, "criterion": micro}, indent=2) + "\n")
     print(report)
     elapsed = time.monotonic() - started
     if args.smoke:
-        say(f"smoke: {len(rows)} commands at 2 pipeline depths and {len(memory)} memory "
-            f"loads ran without a failed command, in {elapsed:.1f} s")
+        say(f"smoke: {len(rows)} commands at 2 pipeline depths, {len(memory)} memory "
+            f"loads and {len(acquire)} ACQUIRE line(s) ran without a failed command, "
+            f"in {elapsed:.1f} s")
         print(f"smoke: {checks_passed()} passed, 0 failed")
         if temporary is not None:
             temporary.cleanup()

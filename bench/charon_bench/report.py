@@ -13,7 +13,7 @@ from .profile import GRAPH_FREQ, GRAPH_MODE, INCLUSIVE, PERF_SECONDS, PERF_TOP, 
 from .steps import BUCKET_MEMORY, TWO_BAND_MEMORY
 from .workload import (BANDS, CELL_WORKLOAD, CLIENTS, FCALL_WORKLOAD, INCR_WORKLOAD,
                        LUA_WORKLOAD, RATE2_WORKLOAD, RATE4_WORKLOAD, RATE_WORKLOAD,
-                       SET_WORKLOAD, Workload)
+                       RESERVE_WORKLOAD, SET_WORKLOAD, Workload)
 
 
 @dataclass
@@ -62,8 +62,18 @@ TARGETS = (
      FCALL_WORKLOAD, 32, "vs_lua", 1.0, True, "×"),
     ("`CL.THROTTLE`, × `CHARON.RATE` allow at `-P 32` (within 5%)", CELL_WORKLOAD, 32,
      "vs_rate", 0.95, True, "×"),
+    ("`CHARON.RESERVE` granted without wait, × `CHARON.RATE` allow at `-P 32` (within 5%)",
+     RESERVE_WORKLOAD, 32, "vs_rate", 0.95, True, "×"),
+    ("`CHARON.RESERVE` granted without wait, × `CHARON.RATE` allow at `-P 1` (within 5%)",
+     RESERVE_WORKLOAD, 1, "vs_rate", 0.95, True, "×"),
     ("`used_memory` bytes per one-band bucket, at 1,000,000 buckets", BUCKET_MEMORY, None,
      "bytes_per_key", 161.0, False, "bytes"),
+)
+# The CHARON.ACQUIRE line's targets: (what, waiters, the line's field, bound
+# (at most), format).
+ACQUIRE_TARGETS = (
+    ("`CHARON.ACQUIRE` p99 lateness of the reply after the turn, 1,000 clients waiting, ms",
+     1_000, "p99_ms", 5.0, "ms"),
 )
 
 
@@ -73,6 +83,8 @@ def shown(value: float, unit: str) -> str:
         return f"{value:.2f}×"
     if unit == "%":
         return f"{value * 100:.1f}%"
+    if unit == "ms":
+        return f"{value:.2f}"
     return f"{value:.1f}"
 
 
@@ -86,9 +98,11 @@ def table(header: list[str], align: str, rows) -> list[str]:
     return [line(header), rule, *(line(cells) for cells in rows)]
 
 
-def targets_markdown(rows: list[Row], memory: list[dict], buckets: int) -> str:
+def targets_markdown(rows: list[Row], memory: list[dict], buckets: int,
+                     acquire: list[dict] = ()) -> str:
     """Each target beside what this run measured (the memory target only
-    when the run loaded as many buckets as it is stated for)."""
+    when the run loaded as many buckets as it is stated for, an ACQUIRE
+    target only when the run had a line of its number of waiters)."""
     lines = []
     for what, name, pipeline, field_name, bound, at_least, unit in TARGETS:
         if pipeline is None:
@@ -105,6 +119,11 @@ def targets_markdown(rows: list[Row], memory: list[dict], buckets: int) -> str:
         sign = "≥" if at_least else "≤"
         lines.append([what, f"{sign} {shown(bound, unit)}", shown(value, unit),
                       "yes" if met else "**no**"])
+    for what, waiters, field_name, bound, unit in ACQUIRE_TARGETS:
+        found = [entry[field_name] for entry in acquire if entry["waiters"] == waiters]
+        if found:
+            lines.append([what, f"≤ {shown(bound, unit)}", shown(found[0], unit),
+                          "yes" if found[0] <= bound else "**no**"])
     out = ["## Targets\n",
            "Ratios are medians of the per-round ratios, as in the tables above.\n",
            *table(["target", "bound", "measured", "met"], "lrrl", lines)]
@@ -143,11 +162,13 @@ def summarize(loads: list[Workload], samples, rounds: int) -> list[Row]:
 
 
 def beside_rate_markdown(rows: list[Row], memory: list[dict]) -> str:
-    """The extra bands, the Functions form and CL.THROTTLE beside one-band
+    """The extra bands, CHARON.RESERVE, the Functions form and CL.THROTTLE
+    beside one-band
     CHARON.RATE allow, measured side by side in the same rounds; and the
     memory of a two-band bucket beside a one-band one. Empty when the run
     has none of those rows."""
-    names = (RATE2_WORKLOAD, RATE4_WORKLOAD, FCALL_WORKLOAD, CELL_WORKLOAD)
+    names = (RATE2_WORKLOAD, RATE4_WORKLOAD, RESERVE_WORKLOAD, FCALL_WORKLOAD,
+             CELL_WORKLOAD)
     lines = []
     for pipeline in (32, 1):
         for name in names:
@@ -175,6 +196,34 @@ def beside_rate_markdown(rows: list[Row], memory: list[dict]) -> str:
         out.append(f"Memory (`used_memory` per key, below): {one:.1f} bytes per one-band "
                    f"bucket, {two:.1f} per two-band bucket ({two - one:+.1f} for the second "
                    "band).")
+    return "\n".join(out) + "\n"
+
+
+def acquire_markdown(acquire: list[dict]) -> str:
+    """The CHARON.ACQUIRE lines: lateness of each reply after its turn, and
+    memory per waiting client beside a client blocked in BLPOP. Empty when
+    the run has no line."""
+    if not acquire:
+        return ""
+    out = ["## `CHARON.ACQUIRE`: clients waiting at once\n",
+           "Each line: N connections, one per client, each sending `CHARON.ACQUIRE "
+           "line:<N> 1 <R> 1s TIMEOUT 600000` on the same key once (R = N per line length: "
+           "turns 1/R apart), after the line's first moments were taken by `CHARON.RESERVE` "
+           "from another connection so that every client is queued before the first turn. "
+           "*Lateness* is the receive time minus the turn, the turn being the local send time "
+           "plus the reply's wait (an upper bound: the server reads the command after it "
+           "was sent); *early* counts replies more than 1 ms before their turn (any fails "
+           "the run). *Bytes per waiter* is `used_memory` with the N clients waiting "
+           "(`charon_waiting` = N) minus `used_memory` with the same N connections open and "
+           "idle, over N; *BLPOP* is the same measure for N clients blocked in `BLPOP` on a "
+           "key never pushed, the server's own cost of a blocked client.\n",
+           *table(["waiters", "R per s", "turns apart, ms", "p50 ms", "p99 ms", "max ms",
+                   "early", "bytes per waiter", "BLPOP bytes per client"], "rrrrrrrrr",
+                  [[f"{entry['waiters']:,}", f"{entry['refill_per_s']:,}",
+                    f"{entry['spacing_ms']:.2f}", f"{entry['p50_ms']:.2f}",
+                    f"{entry['p99_ms']:.2f}", f"{entry['max_ms']:.2f}", str(entry["early"]),
+                    f"{entry['bytes_per_waiter']:,.0f}", f"{entry['bytes_per_blpop']:,.0f}"]
+                   for entry in acquire])]
     return "\n".join(out) + "\n"
 
 
@@ -290,7 +339,8 @@ def perf_markdown(result: PerfResult) -> str:
 
 
 def markdown(meta: dict, loads: list[Workload], rows: list[Row], memory: list[dict],
-             micro: list[dict] | None, perf: str | None, command_lines) -> str:
+             micro: list[dict] | None, perf: str | None, command_lines,
+             acquire: list[dict] | None = None) -> str:
     """latest.md: the run's conditions, a table per pipeline depth, the
     commands, the targets (not for a smoke run), memory, criterion and the
     server profile when there are some, and every command line run."""
@@ -329,8 +379,11 @@ def markdown(meta: dict, loads: list[Workload], rows: list[Row], memory: list[di
     beside = beside_rate_markdown(rows, memory)
     if beside:
         out.append(beside)
+    waits = acquire_markdown(acquire or [])
+    if waits:
+        out.append(waits)
     if not meta.get("smoke"):
-        out.append(targets_markdown(rows, memory, meta["buckets"]))
+        out.append(targets_markdown(rows, memory, meta["buckets"], acquire or []))
     out.append(f"## Memory: {meta['buckets']:,} keys of each kind\n")
     out.append("`used_memory` after minus before, divided by the number of keys "
                "(each kind alone, after `FLUSHALL` and lazyfree done, the same key names "

@@ -1,5 +1,6 @@
 """The server under measurement: redis-server with the module loaded, on a
-free loopback port, no persistence, pinned to its own CPU."""
+free loopback port, no persistence, pinned to its own CPU, with maxclients
+raised for the CHARON.ACQUIRE step's waiting clients."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 from .client import Client, wait_ready
 from .errors import BenchError
 from .machine import free_port, pin
+
+# Room for the CHARON.ACQUIRE step's 10,000 waiting clients.
+MAXCLIENTS = 20_000
 
 
 class Server:
@@ -30,6 +34,7 @@ class Server:
                 str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--daemonize", "no",
                 "--dir", str(self.workdir), "--logfile", str(self.log),
+                "--maxclients", str(MAXCLIENTS),
                 "--loadmodule", str(self.module), *self.module_args])
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

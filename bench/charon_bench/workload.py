@@ -17,6 +17,7 @@ RATE2_WORKLOAD = "CHARON.RATE allow, 2 bands"
 RATE4_WORKLOAD = "CHARON.RATE allow, 4 bands"
 FCALL_WORKLOAD = "FCALL charon_rate"
 CELL_WORKLOAD = "CL.THROTTLE"
+RESERVE_WORKLOAD = "CHARON.RESERVE granted, no wait"
 # The bands of each multi-band row (the one-band row is RATE_WORKLOAD).
 BANDS = {RATE2_WORKLOAD: 2, RATE4_WORKLOAD: 4}
 # The module arguments the server is started with: CL.THROTTLE is only
@@ -40,7 +41,8 @@ class Workload:
     # measured runs (None: the keys need no preparing), "{key}" for the key.
     prefill: tuple[str, ...] | None
     # What INFO charon must show for the run: "allowed" (every call allowed),
-    # "limited" (every call limited), "peeks", or None (not a Charon command).
+    # "limited" (every call limited), "peeks", "reserved" (every call a
+    # granted reservation), or None (not a Charon command).
     charon: str | None
     note: str
 
@@ -73,6 +75,12 @@ def workloads(sha: str) -> list[Workload]:
                  "charon.rate", ("CHARON.RATE", "{key}", *four), "allowed",
                  "the two bands above and two more (3000000 per week, 4000000 per 30 "
                  "days): every call allowed, on a stored four-band bucket"),
+        Workload(RESERVE_WORKLOAD, "r",
+                 ("CHARON.RESERVE", f"rl:r:{rand}", *generous, "MAXWAIT", "1000"),
+                 "charon.reserve", ("CHARON.RESERVE", "{key}", *generous, "MAXWAIT", "1000"),
+                 "reserved",
+                 "limits of CHARON.RATE allow, MAXWAIT 1000: every call granted at once "
+                 "(wait -1), on stored buckets: the allowed path of CHARON.RATE"),
         Workload("CHARON.RATE allow, new", "n",
                  ("CHARON.RATE", f"rl:n:{rand}", "1000000", "1000000", "1s"),
                  "charon.rate", None, "allowed",
