@@ -5,7 +5,7 @@
 use crate::cluster::{by_owner, keyslot, Cluster};
 use crate::support::*;
 use redis::cluster::ClusterConnection;
-use redis::{Connection, Value};
+use redis::{Connection, ConnectionLike, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -167,6 +167,25 @@ fn cluster_client_decides_on_1000_keys_over_every_master() {
     );
 }
 
+/// `CHARON.RESERVE` through any connection, answering the 5 integers.
+fn reserve(con: &mut dyn ConnectionLike, key: &str, args: &[&str]) -> [i64; 5] {
+    let reply: Vec<i64> = redis::cmd("CHARON.RESERVE")
+        .arg(key)
+        .arg(args)
+        .query(con)
+        .unwrap_or_else(|e| panic!("CHARON.RESERVE {key} {args:?}: {e}"));
+    reply.try_into().expect("5 integers")
+}
+
+/// `CHARON.INSPECT` of an existing bucket through any connection.
+fn inspect(con: &mut dyn ConnectionLike, key: &str) -> Vec<[i64; 5]> {
+    let bands: Option<Vec<[i64; 5]>> = redis::cmd("CHARON.INSPECT")
+        .arg(key)
+        .query(con)
+        .unwrap_or_else(|e| panic!("CHARON.INSPECT {key}: {e}"));
+    bands.unwrap_or_else(|| panic!("{key}: no bucket"))
+}
+
 /// A bucket as seen before a move: where it was and what it held.
 struct Before {
     owner: u16,
@@ -294,6 +313,37 @@ fn reshard_and_check(how: Resharding) {
         let cost = (1 + i % 10).to_string();
         rate(&mut client, key, &["10", "1", "1h", &cost]);
     }
+    // Buckets holding reservations (below zero, stored as encver 2 and
+    // replicated in the signed state format) in the slots that move, and
+    // some with two bands.
+    let reserved_keys = in_moving_slots("reserved", 50);
+    for (i, key) in reserved_keys.iter().enumerate() {
+        let mut args = vec!["10", "1", "1h", "10"];
+        if i % 2 == 1 {
+            args.extend(["LIMIT", "100", "1", "1h"]);
+        }
+        args.extend(["MAXWAIT", "0"]);
+        assert_eq!(
+            reserve(&mut client, key, &args)[..4],
+            [0, 10, 0, -1],
+            "{key}"
+        );
+        let deeper = (1 + i % 5).to_string();
+        args[3] = &deeper;
+        *args.last_mut().unwrap() = "86400000";
+        let granted = reserve(&mut client, key, &args);
+        assert_eq!(granted[..3], [0, 10, 0], "{key}: {granted:?}");
+        assert!(granted[3] > 0, "{key}: {granted:?}");
+    }
+    let reserved_before: Vec<Vec<[i64; 5]>> = reserved_keys
+        .iter()
+        .map(|key| inspect(&mut client, key))
+        .collect();
+    for (key, bands) in reserved_keys.iter().zip(&reserved_before) {
+        assert!(bands[0][3] < 0, "{key}: {bands:?}");
+    }
+    keys.extend(reserved_keys.iter().cloned());
+
     // Decisions keep running on buckets in those slots while they move
     // (MOVED and ASK redirections).
     let live_keys = in_moving_slots("live", 30);
@@ -396,6 +446,20 @@ fn reshard_and_check(how: Resharding) {
             stats.contains("cmdstat_charon.setstate:"),
             "no state command on the target:\n{stats}"
         );
+    }
+
+    // Reservations arrived exactly: the same bands and tokens below zero,
+    // on the destination and its replica.
+    let _: () = redis::cmd("READONLY").query(&mut at_replica).unwrap();
+    for (key, was) in reserved_keys.iter().zip(&reserved_before) {
+        let now = inspect(&mut client, key);
+        let on_replica = inspect(&mut at_replica, key);
+        for bands in [&now, &on_replica] {
+            assert_eq!(bands.len(), was.len(), "{key}: {was:?} then {bands:?}");
+            for (a, b) in was.iter().zip(bands.iter()) {
+                assert_eq!(a[..4], b[..4], "{key}: {was:?} then {bands:?}");
+            }
+        }
     }
 
     // Decisions go on where they were.

@@ -10,3 +10,4 @@ mod cluster;
 mod crash_recovery;
 mod in_cluster;
 mod replication;
+mod waiters;

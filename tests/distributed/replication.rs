@@ -64,13 +64,29 @@ fn assert_replicas_equal(primary: &Server, replicas: &[&Server], what: &str) -> 
             "{what}: no state command on the replica on port {}",
             replica.port
         );
-        assert!(
-            !stats.contains("cmdstat_charon.rate:"),
-            "{what}: a decision reached the replica on port {}",
-            replica.port
-        );
+        for decision in ["rate", "reserve", "acquire"] {
+            assert!(
+                !stats.contains(&format!("cmdstat_charon.{decision}:")),
+                "{what}: a {decision} decision reached the replica on port {}",
+                replica.port
+            );
+        }
     }
     keys
+}
+
+/// How many of `keys` hold reservations (a band below zero) on the server
+/// `con` is on, read with `CHARON.INSPECT`.
+fn reserved(con: &mut Connection, keys: &[String]) -> usize {
+    keys.iter()
+        .filter(|key| {
+            let bands: Option<Vec<[i64; 5]>> = redis::cmd("CHARON.INSPECT")
+                .arg(key.as_str())
+                .query(con)
+                .expect("CHARON.INSPECT");
+            bands.is_some_and(|bands| bands.iter().any(|band| band[3] < 0))
+        })
+        .count()
 }
 
 #[test]
@@ -85,6 +101,10 @@ fn chain_of_replicas_is_digest_equal() {
 
     let keys = assert_replicas_equal(&primary, &[&replica, &sub_replica], "chain");
     assert!(keys.len() > 30, "only {} buckets", keys.len());
+    // Reservations and several bands went down the chain as states.
+    let below_zero = reserved(&mut sub_replica.con(), &keys);
+    assert!(below_zero >= 5, "only {below_zero} buckets below zero");
+    assert_eq!(reserved(&mut con, &keys), below_zero);
     assert!(
         replica.is_alive() && sub_replica.is_alive(),
         "a replica died"
@@ -125,6 +145,11 @@ fn restarted_replica_resyncs_partially_and_a_new_one_fully() {
         "full sync, then the stream",
     );
     assert!(keys.len() > 30, "only {} buckets", keys.len());
+    let below_zero = reserved(&mut con, &keys);
+    assert!(below_zero >= 3, "only {below_zero} buckets below zero");
+    for replica in [&replica, &fresh, &swapdb] {
+        assert_eq!(reserved(&mut replica.con(), &keys), below_zero);
+    }
 }
 
 #[test]

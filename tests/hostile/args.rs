@@ -1,6 +1,8 @@
-//! 10,000 random argument vectors against every CHARON.* command: each reply
-//! is a well-formed result or an error starting with ERR or WRONGTYPE, and
-//! the server never goes down.
+//! 10,000 random argument vectors against every CHARON.* command (several
+//! bands, reservations, `ACQUIRE` with `TIMEOUT` 0 or a millisecond or two,
+//! so that no vector blocks for long), and more against `CL.THROTTLE` on a
+//! server loaded with `CLTHROTTLE yes`: each reply is a well-formed result or
+//! an error starting with ERR or WRONGTYPE, and the server never goes down.
 
 use crate::common::*;
 use crate::support::*;
@@ -10,11 +12,60 @@ const SEED: u64 = 0x00c4_a50e_5eed_0001;
 const VECTORS: usize = 10_000;
 const PIPELINE: usize = 250;
 
-const COMMANDS: [&str; 4] = [
+const COMMANDS: [&str; 7] = [
     "CHARON.RATE",
     "CHARON.PEEK",
     "CHARON.REFUND",
     "CHARON.SETSTATE",
+    "CHARON.INSPECT",
+    "CHARON.RESERVE",
+    "CHARON.ACQUIRE",
+];
+
+/// The vectors of the `CL.THROTTLE` test: it, and the module's own commands
+/// on the same keys.
+const THROTTLE_SEED: u64 = 0x00c4_a50e_5eed_0003;
+const THROTTLE_VECTORS: usize = 5_000;
+
+/// Keywords of the grammar, in varied case, and near misses.
+const KEYWORDS: [&str; 12] = [
+    "LIMIT", "limit", "Limit", "MAXWAIT", "maxwait", "TIMEOUT", "timeout", "LIMITS", "MAXWAI",
+    "LIMIT\0", "COST", "MaxWait",
+];
+
+/// Values for `MAXWAIT`: valid (0, small, a day, the bound), and not.
+const MAXWAITS: [&str; 14] = [
+    "0",
+    "1",
+    "1000",
+    "86400000",
+    "4611686018427387904",
+    "4611686018427387905",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-1",
+    "-0",
+    "1.5",
+    "",
+    "1h",
+    "99999999999999999999999",
+];
+
+/// Values for `TIMEOUT`: only ones that cannot block for more than 2 ms
+/// (0, 1, 2, or refused), so that a pipeline never waits on a turn.
+const TIMEOUTS: [&str; 12] = [
+    "0",
+    "0",
+    "0",
+    "1",
+    "2",
+    "-1",
+    "4611686018427387905",
+    "9223372036854775808",
+    "99999999999999999999999",
+    "1.5",
+    "",
+    "%s%n",
 ];
 
 /// Keys the vectors reuse, so that buckets exist, get changed, refunded and
@@ -142,6 +193,84 @@ fn hostile(rng: &mut Rng) -> Vec<u8> {
     }
 }
 
+/// A `LIMIT` group: valid, hostile values, or cut short.
+fn limit_group(rng: &mut Rng) -> Vec<Vec<u8>> {
+    let mut group = vec![rng.pick(&KEYWORDS[..3]).as_bytes().to_vec()];
+    match rng.below(5) {
+        0 | 1 => group.extend(valid_rate_args(rng).into_iter().take(3)),
+        2 => group.extend((0..3).map(|_| hostile(rng))),
+        3 => {
+            // An incomplete group.
+            let n = rng.index(3);
+            group.extend(valid_rate_args(rng).into_iter().take(n));
+        }
+        _ => {
+            // A valid group with one hostile field.
+            let mut fields: Vec<Vec<u8>> = valid_rate_args(rng).into_iter().take(3).collect();
+            let i = rng.index(3);
+            fields[i] = hostile(rng);
+            group.extend(fields);
+        }
+    }
+    group
+}
+
+/// A decision with several bands, and for RESERVE/ACQUIRE the wait
+/// (`wait`: the keyword and the values to draw from) anywhere after the
+/// cost: missing, twice, before, between or after the groups; a stray
+/// keyword or value now and then.
+fn banded_args(rng: &mut Rng, wait: Option<(&str, &[&str])>) -> Vec<Vec<u8>> {
+    let mut args = if rng.chance(80) {
+        valid_rate_args(rng)
+    } else {
+        (0..3 + rng.index(2)).map(|_| hostile(rng)).collect()
+    };
+    let bands = if rng.chance(5) {
+        // Up to the most bands, and beyond.
+        14 + rng.index(5)
+    } else {
+        rng.index(4)
+    };
+    let mut parts: Vec<Vec<Vec<u8>>> = (0..bands).map(|_| limit_group(rng)).collect();
+    if let Some((keyword, values)) = wait {
+        let times = match rng.below(10) {
+            0 => 0,
+            1 => 2,
+            _ => 1,
+        };
+        for _ in 0..times {
+            let word = if rng.chance(20) {
+                keyword.to_lowercase()
+            } else {
+                keyword.to_string()
+            };
+            let at = rng.index(parts.len() + 1);
+            let value = if keyword == "MAXWAIT" && rng.chance(10) {
+                hostile(rng)
+            } else {
+                rng.pick(values).as_bytes().to_vec()
+            };
+            parts.insert(at, vec![word.into_bytes(), value]);
+        }
+    }
+    if rng.chance(8) {
+        // A stray word: a keyword alone, the other command's keyword
+        // with a value (never a blocking one), or a second cost.
+        let at = rng.index(parts.len() + 1);
+        let stray = match rng.below(3) {
+            0 => vec![rng.pick(&KEYWORDS).as_bytes().to_vec()],
+            1 => vec![
+                rng.pick(&["MAXWAIT", "TIMEOUT"]).as_bytes().to_vec(),
+                b"0".to_vec(),
+            ],
+            _ => vec![rng.below(5).to_string().into_bytes()],
+        };
+        parts.insert(at, stray);
+    }
+    args.extend(parts.into_iter().flatten());
+    args
+}
+
 fn valid_rate_args(rng: &mut Rng) -> Vec<Vec<u8>> {
     let capacity = 1 + rng.below(20);
     let mut args = vec![
@@ -250,14 +379,16 @@ fn vector(rng: &mut Rng) -> Vec<Vec<u8>> {
         hostile(rng)
     };
     if rng.chance(25) {
-        // Any arity, zero arguments included.
+        // Any arity, zero arguments included (`hostile` never makes the
+        // word TIMEOUT: an ACQUIRE of these never blocks).
         let count = rng.index(13);
         argv.extend((0..count).map(|_| hostile(rng)));
         return argv;
     }
     argv.push(key);
     match command {
-        0 if rng.chance(40) => argv.extend(valid_rate_args(rng)),
+        0 if rng.chance(30) => argv.extend(valid_rate_args(rng)),
+        0 if rng.chance(40) => argv.extend(banded_args(rng, None)),
         0 => {
             let count = 3 + rng.index(2);
             argv.extend((0..count).map(|_| hostile(rng)));
@@ -276,9 +407,72 @@ fn vector(rng: &mut Rng) -> Vec<Vec<u8>> {
         } else {
             hostile(rng)
         }),
-        _ => argv.extend(setstate_args(rng)),
+        3 => argv.extend(setstate_args(rng)),
+        4 => {
+            if rng.chance(10) {
+                argv.push(hostile(rng));
+            }
+        }
+        5 => argv.extend(banded_args(rng, Some(("MAXWAIT", &MAXWAITS)))),
+        _ => argv.extend(banded_args(rng, Some(("TIMEOUT", &TIMEOUTS)))),
     }
     argv
+}
+
+/// A `CHARON.RESERVE`/`CHARON.ACQUIRE` reply: five integers, `remaining`
+/// never negative; granted with `wait` -1 or at least 1, refused with
+/// `retry` -1 or at least 1.
+fn check_reservation(value: &Value) -> Result<(), String> {
+    let Value::Array(items) = value else {
+        return Err(format!("not an array: {value:?}"));
+    };
+    let numbers: Vec<i64> = items
+        .iter()
+        .map(|item| match item {
+            Value::Int(n) => Ok(*n),
+            other => Err(format!("not an integer: {other:?}")),
+        })
+        .collect::<Result<_, _>>()?;
+    let [limited, limit, remaining, wait, reset]: [i64; 5] = numbers
+        .try_into()
+        .map_err(|n: Vec<i64>| format!("{} integers, not 5", n.len()))?;
+    let ok = (0..=1).contains(&limited)
+        && limit >= 1
+        && (0..=limit).contains(&remaining)
+        && (wait == -1 || wait >= 1)
+        && reset >= 0;
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "reservation out of range: {:?}",
+            [limited, limit, remaining, wait, reset]
+        ))
+    }
+}
+
+/// A `CHARON.INSPECT` reply: null, or 1 to 16 bands of five integers
+/// `[capacity refill period_ms tokens reset_after_ms]`, the tokens at most
+/// the capacity (below zero while reserved).
+fn check_inspect(value: &Value) -> Result<(), String> {
+    let bands = match value {
+        Value::Nil => return Ok(()),
+        Value::Array(bands) => bands,
+        other => return Err(format!("INSPECT answered {other:?}")),
+    };
+    if !(1..=16).contains(&bands.len()) {
+        return Err(format!("{} bands: {value:?}", bands.len()));
+    }
+    for band in bands {
+        let fields: Vec<i64> =
+            redis::from_redis_value(band.clone()).map_err(|e| format!("band {band:?}: {e}"))?;
+        let ok = matches!(fields[..], [capacity, refill, period, tokens, reset]
+            if capacity >= 1 && refill >= 1 && period >= 1 && tokens <= capacity && reset >= 0);
+        if !ok {
+            return Err(format!("band out of range: {fields:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `reply` is one that `argv` may get.
@@ -301,6 +495,9 @@ fn check_reply(argv: &[Vec<u8>], reply: &Value) -> Result<(), String> {
             Value::Int(n) if *n >= 0 => Ok(()),
             other => Err(format!("REFUND answered {other:?}")),
         },
+        b"CHARON.INSPECT" => check_inspect(reply),
+        b"CHARON.RESERVE" | b"CHARON.ACQUIRE" => check_reservation(reply),
+        b"CL.THROTTLE" => check_verdict(reply).map(drop),
         b"CHARON.SETSTATE" => match reply {
             Value::Okay => Ok(()),
             Value::SimpleString(s) if s == "OK" => Ok(()),
@@ -365,9 +562,138 @@ fn random_argument_vectors() {
         let kind: String = redis::cmd("TYPE").arg(key).query(&mut con).unwrap();
         if kind == "charon-tb" {
             assert_peek_sound(&mut con, key);
+            let bands: Value = redis::cmd("CHARON.INSPECT")
+                .arg(key)
+                .query(&mut con)
+                .unwrap();
+            check_inspect(&bands).unwrap_or_else(|e| panic!("INSPECT {key:?}: {e}"));
         }
     }
+    // Nobody is left waiting.
+    assert_eq!(info_u64(&server.info("charon"), "charon_waiting"), 0);
     // Everything stored survives a save and load.
     let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
     assert_standing(&mut server, "at the end");
+}
+
+/// Arguments of `CL.THROTTLE` after the key: valid (quantity 0 included),
+/// one hostile field, or any count of hostile values.
+fn throttle_args(rng: &mut Rng) -> Vec<Vec<u8>> {
+    let mut args: Vec<Vec<u8>> = vec![
+        rng.below(20).to_string().into_bytes(),
+        (1 + rng.below(10)).to_string().into_bytes(),
+        (1 + rng.below(100)).to_string().into_bytes(),
+    ];
+    if rng.chance(60) {
+        args.push(rng.below(25).to_string().into_bytes());
+    }
+    match rng.below(4) {
+        0 | 1 => {}
+        2 => {
+            let i = rng.index(args.len());
+            args[i] = hostile(rng);
+        }
+        _ => {
+            let count = rng.index(7);
+            args = (0..count).map(|_| hostile(rng)).collect();
+        }
+    }
+    args
+}
+
+/// `CL.THROTTLE` mixed with the module's commands on the same keys, some of
+/// them redis-cell's state strings (converted in place) or other strings
+/// (WRONGTYPE).
+fn throttle_vector(rng: &mut Rng, now_ns: u64) -> Vec<Vec<u8>> {
+    let key = if rng.chance(90) {
+        rng.pick(&KEYS).to_vec()
+    } else {
+        hostile(rng)
+    };
+    match rng.below(10) {
+        0..=5 => {
+            let name = *rng.pick(&["CL.THROTTLE", "cl.throttle", "Cl.Throttle"]);
+            let mut argv = vec![name.as_bytes().to_vec(), key];
+            argv.extend(throttle_args(rng));
+            argv
+        }
+        6 => {
+            // redis-cell's own state: a theoretical arrival time in Unix
+            // nanoseconds, near now or far off; or a string that is not one.
+            let value = match rng.below(4) {
+                0 => (now_ns + rng.below(100_000_000_000))
+                    .to_string()
+                    .into_bytes(),
+                1 => now_ns
+                    .saturating_sub(rng.below(100_000_000_000))
+                    .to_string()
+                    .into_bytes(),
+                2 => rng.pick(&EXTREMES).as_bytes().to_vec(),
+                _ => hostile(rng),
+            };
+            vec![b"SET".to_vec(), key, value]
+        }
+        _ => {
+            let mut argv = vector(rng);
+            if argv.len() > 1 {
+                argv[1] = key;
+            }
+            argv
+        }
+    }
+}
+
+#[test]
+fn random_throttle_vectors() {
+    let mut throttled = Throttled::start();
+    let server = &mut throttled.server;
+    let mut con = server.con();
+    let _: i64 = redis::cmd("RPUSH")
+        .arg("list")
+        .arg("a")
+        .query(&mut con)
+        .unwrap();
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query(&mut con).unwrap();
+    let now_ns = seconds * 1_000_000_000 + micros * 1_000;
+
+    let mut rng = Rng::new(THROTTLE_SEED);
+    let vectors: Vec<Vec<Vec<u8>>> = (0..THROTTLE_VECTORS)
+        .map(|_| throttle_vector(&mut rng, now_ns))
+        .collect();
+    let (mut throttles, mut throttle_results) = (0, 0);
+    for (batch, commands) in vectors.chunks(PIPELINE).enumerate() {
+        let replies = pipeline(&mut con, commands);
+        for (i, (argv, reply)) in commands.iter().zip(&replies).enumerate() {
+            let index = batch * PIPELINE + i;
+            if argv[0].eq_ignore_ascii_case(b"SET") {
+                continue;
+            }
+            if let Err(problem) = check_reply(argv, reply) {
+                panic!(
+                    "vector {index} (seed {THROTTLE_SEED:#x}): {}: {problem}",
+                    show(argv)
+                );
+            }
+            if argv[0].eq_ignore_ascii_case(b"CL.THROTTLE") {
+                throttles += 1;
+                if error_text(reply).is_none() {
+                    throttle_results += 1;
+                }
+            }
+        }
+        assert_standing(server, &format!("after {} vectors", (batch + 1) * PIPELINE));
+    }
+    eprintln!("{THROTTLE_VECTORS} vectors: {throttles} CL.THROTTLE, {throttle_results} answered");
+    assert!(throttle_results > throttles / 10 && throttle_results < throttles);
+
+    // (The SETs overwrite keys of any type: only the buckets are checked.)
+    for key in KEYS {
+        let kind: String = redis::cmd("TYPE").arg(key).query(&mut con).unwrap();
+        if kind == "charon-tb" {
+            assert_peek_sound(&mut con, key);
+        }
+    }
+    assert_eq!(info_u64(&server.info("charon"), "charon_waiting"), 0);
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut con).unwrap();
+    assert_standing(server, "at the end");
 }

@@ -142,3 +142,37 @@ pub fn packed(updated_at: u64, bands: &[[u64; 5]]) -> Vec<u8> {
     }
     out
 }
+
+/// A server whose module is loaded with `CLTHROTTLE yes` (the harness loads
+/// it without arguments): started from a configuration file that loads it
+/// with them, removed with the server.
+pub struct Throttled {
+    pub server: Server,
+    config: std::path::PathBuf,
+}
+
+impl Throttled {
+    pub fn start() -> Throttled {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let config = std::env::temp_dir().join(format!(
+            "charon-hostile-{}-{}-redis.conf",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        // The harness puts the module under test at this path, relative to
+        // where the server runs.
+        std::fs::write(
+            &config,
+            "loadmodule ./target/release/libcharon.so CLTHROTTLE yes\n",
+        )
+        .expect("write the configuration");
+        let server = Server::start_from_config(&config);
+        Throttled { server, config }
+    }
+}
+
+impl Drop for Throttled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.config);
+    }
+}

@@ -6,7 +6,9 @@
 //! [CRC64 of all before: 8 bytes LE]`. The type is 7 (module, format 2); the
 //! module id packs the type name (9 characters of 6 bits) and the encver (10
 //! bits); each value the module saves is an opcode (2: unsigned) and the
-//! value, both in the RDB length encoding; opcode 0 ends the value.
+//! value, both in the RDB length encoding; opcode 0 ends the value. A signed
+//! value (encver 2's `tokens`, below zero while turns are reserved, and the
+//! time) is saved as the unsigned of its two's complement.
 
 use crate::common::*;
 use crate::support::*;
@@ -15,6 +17,9 @@ use redis::{Connection, Value};
 const SEED: u64 = 0x00c4_a50e_5eed_0002;
 const PAYLOADS: usize = 1_000;
 const PIPELINE: usize = 100;
+
+/// The encoding the module writes (encver 1 still loads).
+const ENCVER: u64 = 2;
 
 /// The module type format of a module value in an RDB (`RDB_TYPE_MODULE_2`).
 const RDB_TYPE_MODULE_2: u8 = 7;
@@ -204,8 +209,10 @@ fn mutate_structure(rng: &mut Rng, dump: &mut Dump) {
             dump.items[i].0 = *rng.pick(&[0, 1, 3, 4, 5, 6, 99, u64::MAX]);
         }
         7 => {
-            // Another encver, the type name kept.
-            let encver = *rng.pick(&[0, 2, 3, 1023]);
+            // Another encver, the type name kept: encver 1 carries
+            // `tokens` unsigned, so a level below zero must not load as a
+            // huge one.
+            let encver = *rng.pick(&[0, 1, 1, 3, 1023]);
             dump.module_id = (dump.module_id & !1023) | encver;
         }
         8 => {
@@ -215,10 +222,23 @@ fn mutate_structure(rng: &mut Rng, dump: &mut Dump) {
         }
         9 if len > 5 => {
             // Impossible levels: tokens above capacity, fraction at the
-            // period, a time before 1970.
-            match rng.below(3) {
+            // period, a time before 1970, levels far below zero.
+            match rng.below(5) {
                 0 => dump.items[4].1 = dump.items[1].1 + 1 + rng.below(3),
                 1 => dump.items[5].1 = dump.items[3].1 + rng.below(2),
+                2 => {
+                    dump.items[4].1 = *rng.pick(&[
+                        i64::MIN as u64,
+                        i64::MIN as u64 + 1,
+                        (-(1i64 << 62)) as u64,
+                        u64::MAX,
+                    ])
+                }
+                3 => {
+                    // Deeper than the capacity many times over.
+                    let depth = dump.items[1].1.saturating_mul(1 + rng.below(1 << 20));
+                    dump.items[4].1 = (depth as i64).wrapping_neg() as u64;
+                }
                 _ => {
                     let last = dump.items.len() - 1;
                     dump.items[last].1 = (-(1 + rng.below(1_000) as i64)) as u64;
@@ -289,13 +309,18 @@ fn assert_valid_state(values: &[u64], what: &str) {
     assert_eq!(values.len(), 1 + 5 * count + 1, "{what}: {values:?}");
     for band in values[1..1 + 5 * count].chunks(5) {
         let [capacity, refill, period, tokens, fraction] = band.try_into().unwrap();
+        // Encver 2: signed, below zero while turns are reserved.
+        let tokens = tokens as i64;
+        let held = |limit: u64| tokens < 0 || (tokens as u64) < limit;
         let param = 1..=i64::MAX as u64;
         assert!(
             param.contains(&capacity) && param.contains(&refill) && param.contains(&period),
             "{what}: parameters out of range: {values:?}"
         );
         assert!(
-            tokens <= capacity && fraction < period && (tokens < capacity || fraction == 0),
+            (tokens < 0 || tokens as u64 <= capacity)
+                && fraction < period
+                && (held(capacity) || fraction == 0),
             "{what}: impossible level: {values:?}"
         );
     }
@@ -313,8 +338,40 @@ fn dump(con: &mut Connection, key: &str) -> Vec<u8> {
 }
 
 /// Buckets of every shape to corrupt: one band, huge parameters, several
-/// bands, the most bands.
+/// bands, the most bands; and holding reservations (a band below zero,
+/// alone, among others, deep).
 fn sources(con: &mut Connection) -> Vec<Dump> {
+    for (key, args) in [
+        ("reserved", &["10", "1", "1h", "10", "MAXWAIT", "0"][..]),
+        ("reserved", &["10", "1", "1h", "7", "MAXWAIT", "86400000"]),
+        (
+            "reserved-bands",
+            &[
+                "5", "2", "1h", "4", "LIMIT", "100", "1", "1s", "MAXWAIT", "0",
+            ],
+        ),
+        (
+            "reserved-bands",
+            &[
+                "5", "2", "1h", "5", "LIMIT", "100", "1", "1s", "MAXWAIT", "86400000",
+            ],
+        ),
+        (
+            "reserved-deep",
+            &["1000000", "1", "1ms", "1000000", "MAXWAIT", "0"],
+        ),
+        (
+            "reserved-deep",
+            &["1000000", "1", "1ms", "1000000", "MAXWAIT", "86400000"],
+        ),
+    ] {
+        let reply: Vec<i64> = redis::cmd("CHARON.RESERVE")
+            .arg(key)
+            .arg(args)
+            .query(con)
+            .unwrap_or_else(|e| panic!("CHARON.RESERVE {key} {args:?}: {e}"));
+        assert_eq!(reply[0], 0, "CHARON.RESERVE {key} {args:?}: {reply:?}");
+    }
     rate(con, "one", &["10", "3", "1s", "4"]);
     rate(
         con,
@@ -331,17 +388,37 @@ fn sources(con: &mut Connection) -> Vec<Dump> {
         }
         let _: () = cmd.query(con).unwrap();
     }
-    ["one", "huge", "multi", "most"]
+    let keys = [
+        "one",
+        "huge",
+        "multi",
+        "most",
+        "reserved",
+        "reserved-bands",
+        "reserved-deep",
+    ];
+    let dumps: Vec<Dump> = keys
         .iter()
         .map(|key| {
             let dump = Dump::parse(&self::dump(con, key));
             assert_eq!(dump.kind, RDB_TYPE_MODULE_2);
-            assert_eq!(module_type(dump.module_id), ("charon-tb".into(), 1));
+            assert_eq!(module_type(dump.module_id), ("charon-tb".into(), ENCVER));
             assert!(dump.items.iter().all(|&(op, _)| op == OPCODE_UINT));
             assert_valid_state(&dump.values(), key);
             dump
         })
-        .collect()
+        .collect();
+    // The reserved ones hold a band below zero.
+    for dump in &dumps[4..] {
+        let values = dump.values();
+        assert!(
+            values[1..values.len() - 1]
+                .chunks(5)
+                .any(|band| (band[3] as i64) < 0),
+            "no band below zero: {values:?}"
+        );
+    }
+    dumps
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A bounded load test (ignored by default; `make soak`): 50 connections for
-//! 60 seconds, a mix of RATE, PEEK and REFUND over 100,000 keys whose
-//! buckets refill within 4 seconds. No error, no crash, and once every
+//! 60 seconds, a mix of RATE (one band or two), PEEK, REFUND, INSPECT,
+//! RESERVE (MAXWAIT up to a period) and ACQUIRE (TIMEOUT 0) over 100,000 keys whose
+//! buckets refill within 6 seconds (4, and up to 2 in line). No error, no crash, and once every
 //! bucket has expired, `used_memory` is back within 1 MiB of where it
 //! started: idle buckets hold no memory.
 //!
@@ -38,10 +39,40 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
     let key = format!("soak:{n}").into_bytes();
     let roll = rng.below(100);
     let mut argv = if roll < 70 {
-        let mut argv = vec![b"CHARON.RATE".to_vec(), key];
-        argv.extend(params(n).map(String::into_bytes));
+        let name: &[u8] = match roll {
+            0..=49 => b"CHARON.RATE",
+            50..=61 => b"CHARON.RESERVE",
+            _ => b"CHARON.ACQUIRE",
+        };
+        let mut argv = vec![name.to_vec(), key];
+        let params = params(n);
+        argv.extend(params.clone().map(String::into_bytes));
         argv.push(rng.below(4).to_string().into_bytes());
+        if rng.chance(30) {
+            // A second band, slower and larger: full again within the
+            // same bound.
+            let [capacity, refill, period] = params;
+            argv.push(b"LIMIT".to_vec());
+            argv.push(format!("{}", capacity.parse::<u64>().unwrap() * 2).into_bytes());
+            argv.push(refill.into_bytes());
+            argv.push(period.into_bytes());
+        }
+        match name {
+            b"CHARON.RESERVE" => {
+                // At most a period in line: below zero, full again soon.
+                argv.push(b"MAXWAIT".to_vec());
+                argv.push(rng.below(2000).to_string().into_bytes());
+            }
+            b"CHARON.ACQUIRE" => {
+                // Never blocks: answered at once, as RESERVE MAXWAIT 0.
+                argv.push(b"TIMEOUT".to_vec());
+                argv.push(b"0".to_vec());
+            }
+            _ => {}
+        }
         argv
+    } else if roll < 75 {
+        vec![b"CHARON.INSPECT".to_vec(), key]
     } else if roll < 90 {
         vec![b"CHARON.PEEK".to_vec(), key]
     } else {
@@ -57,6 +88,23 @@ fn valid(argv: &[Vec<u8>], reply: &Value) -> bool {
     match argv[0].as_slice() {
         b"CHARON.RATE" => check_verdict(reply).is_ok(),
         b"CHARON.PEEK" => *reply == Value::Nil || check_verdict(reply).is_ok(),
+        b"CHARON.RESERVE" | b"CHARON.ACQUIRE" => match reply {
+            Value::Array(items) => {
+                let fields: Vec<i64> = items
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Int(n) => Some(*n),
+                        _ => None,
+                    })
+                    .collect();
+                matches!(fields[..], [limited, limit, remaining, wait, reset]
+                    if (0..=1).contains(&limited) && limit >= 1
+                        && (0..=limit).contains(&remaining)
+                        && (wait == -1 || wait >= 1) && reset >= 0)
+            }
+            _ => false,
+        },
+        b"CHARON.INSPECT" => matches!(reply, Value::Nil | Value::Array(_)),
         _ => matches!(reply, Value::Nil | Value::Int(0..)),
     }
 }
@@ -123,7 +171,7 @@ fn soak() {
         "the load created few buckets: {peak_keys}"
     );
 
-    // Every bucket is full within 4 s of its last request, and its key
+    // Every bucket is full within 6 s of its last request, and its key
     // expires then: wait for the last one (bounded).
     let drained = Instant::now() + Duration::from_secs(60);
     loop {
