@@ -17,6 +17,7 @@ pub enum ArgKind {
     Block(&'static [Arg]),
 }
 
+#[derive(Clone, Copy)]
 pub struct Arg {
     name: &'static CStr,
     kind: ArgKind,
@@ -69,36 +70,30 @@ pub const RATE: Docs = Docs {
     key_flags: raw::REDISMODULE_CMD_KEY_RW
         | raw::REDISMODULE_CMD_KEY_ACCESS
         | raw::REDISMODULE_CMD_KEY_UPDATE,
-    args: &[
-        KEY,
-        arg(c"capacity", ArgKind::Integer),
-        arg(c"refill", ArgKind::Integer),
-        arg(c"period", ArgKind::String),
-        Arg {
-            optional: true,
-            ..arg(c"cost", ArgKind::Integer)
-        },
-        LIMIT_BLOCK,
-    ],
+    args: &RATE_ARGS,
 };
+
+/// `key capacity refill period [cost] [LIMIT capacity refill period]...`
+const RATE_ARGS: [Arg; 6] = [
+    KEY,
+    arg(c"capacity", ArgKind::Integer),
+    arg(c"refill", ArgKind::Integer),
+    arg(c"period", ArgKind::String),
+    Arg {
+        optional: true,
+        ..arg(c"cost", ArgKind::Integer)
+    },
+    LIMIT_BLOCK,
+];
 
 /// `RESERVE`'s and `ACQUIRE`'s arguments: `RATE`'s, then the wait bound.
 const fn reserve_args(token: &'static CStr, name: &'static CStr) -> [Arg; 7] {
-    [
-        KEY,
-        arg(c"capacity", ArgKind::Integer),
-        arg(c"refill", ArgKind::Integer),
-        arg(c"period", ArgKind::String),
-        Arg {
-            optional: true,
-            ..arg(c"cost", ArgKind::Integer)
-        },
-        LIMIT_BLOCK,
-        Arg {
-            token: Some(token),
-            ..arg(name, ArgKind::Integer)
-        },
-    ]
+    let [key, capacity, refill, period, cost, limit] = RATE_ARGS;
+    let wait = Arg {
+        token: Some(token),
+        ..arg(name, ArgKind::Integer)
+    };
+    [key, capacity, refill, period, cost, limit, wait]
 }
 
 const RESERVE_ARGS: [Arg; 7] = reserve_args(c"MAXWAIT", c"maxwait");

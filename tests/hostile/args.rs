@@ -423,19 +423,7 @@ fn vector(rng: &mut Rng) -> Vec<Vec<u8>> {
 /// never negative; granted with `wait` -1 or at least 1, refused with
 /// `retry` -1 or at least 1.
 fn check_reservation(value: &Value) -> Result<(), String> {
-    let Value::Array(items) = value else {
-        return Err(format!("not an array: {value:?}"));
-    };
-    let numbers: Vec<i64> = items
-        .iter()
-        .map(|item| match item {
-            Value::Int(n) => Ok(*n),
-            other => Err(format!("not an integer: {other:?}")),
-        })
-        .collect::<Result<_, _>>()?;
-    let [limited, limit, remaining, wait, reset]: [i64; 5] = numbers
-        .try_into()
-        .map_err(|n: Vec<i64>| format!("{} integers, not 5", n.len()))?;
+    let [limited, limit, remaining, wait, reset] = five_integers(value)?;
     let ok = (0..=1).contains(&limited)
         && limit >= 1
         && (0..=limit).contains(&remaining)

@@ -61,8 +61,8 @@ pub fn assert_standing(server: &mut Server, what: &str) {
     }
 }
 
-/// A verdict reply: five integers within the contract's ranges.
-pub fn check_verdict(value: &Value) -> Result<[i64; 5], String> {
+/// A reply of five integers (a verdict, a reservation), or what it is not.
+pub fn five_integers(value: &Value) -> Result<[i64; 5], String> {
     let Value::Array(items) = value else {
         return Err(format!("not an array: {value:?}"));
     };
@@ -73,9 +73,14 @@ pub fn check_verdict(value: &Value) -> Result<[i64; 5], String> {
             other => Err(format!("not an integer: {other:?}")),
         })
         .collect::<Result<_, _>>()?;
-    let [limited, limit, remaining, retry, reset]: [i64; 5] = numbers
+    numbers
         .try_into()
-        .map_err(|n: Vec<i64>| format!("{} integers, not 5", n.len()))?;
+        .map_err(|n: Vec<i64>| format!("{} integers, not 5", n.len()))
+}
+
+/// A verdict reply: five integers within the contract's ranges.
+pub fn check_verdict(value: &Value) -> Result<[i64; 5], String> {
+    let [limited, limit, remaining, retry, reset] = five_integers(value)?;
     let ok = (0..=1).contains(&limited)
         && limit >= 1
         && (0..=limit).contains(&remaining)
