@@ -69,8 +69,14 @@ fn tolerance(family: &[Limit]) -> i64 {
             ratio = ratio.max(period_ms(b[2]) * ra / (period_ms(a[2]) * rb));
         }
     }
-    4 + 3 * ratio.ceil() as i64
+    // The module's key and the library's are called one after the other: a
+    // gap of up to GAP_MS between them (more on a loaded machine), which a
+    // change to a slower rate multiplies by the ratio of the rates.
+    GAP_MS * (1 + ratio.ceil() as i64)
 }
+
+/// The most time assumed between the module's call and the library's.
+const GAP_MS: i64 = 10;
 
 /// One call: which command, and its arguments after the key.
 #[derive(Clone, Debug)]
