@@ -389,28 +389,27 @@ pub fn rate(
             return rate_one_band(stored, *limit, cost, now_ms, elapsed);
         }
     }
+    // Every band as the call sees it, computed once, on the stack.
     let view = stored.as_deref();
-    let verdict = Verdict::of(
-        (0..limits.len()).map(|i| band_now(view, elapsed, limits, i)),
-        cost,
-    );
+    let mut seen = [Band::full(limits[0]); MAX_BANDS];
+    for (i, band) in seen.iter_mut().enumerate().take(limits.len()) {
+        *band = band_now(view, elapsed, limits, i);
+    }
+    let seen = &seen[..limits.len()];
+    let verdict = Verdict::of(seen.iter().copied(), cost);
     if !token_bucket::takes(&verdict, cost) {
         return (verdict, Change::None);
     }
     let change = match stored {
         Some(bucket) if bucket.bands.len() == limits.len() => {
-            for i in 0..limits.len() {
-                // Band i depends only on stored band i: safe to overwrite.
-                let band = band_now(Some(bucket), elapsed, limits, i);
+            for (i, band) in seen.iter().enumerate() {
                 bucket.bands.set(i, band.taken(cost));
             }
             bucket.updated_at_ms = bucket.updated_at_ms.max(now_ms);
             Change::Updated
         }
         Some(bucket) => {
-            let bands = (0..limits.len())
-                .map(|i| band_now(Some(bucket), elapsed, limits, i).taken(cost))
-                .collect();
+            let bands = seen.iter().map(|band| band.taken(cost)).collect();
             bucket.store(bands, now_ms);
             Change::Updated
         }

@@ -4,6 +4,8 @@
 //! uses): base 10, an optional `-`, no `+`, no leading zeros, no spaces, and
 //! within `i64`. Periods take an optional unit suffix.
 
+use std::mem::MaybeUninit;
+
 use crate::bucket::MAX_BANDS;
 use crate::token_bucket::{Limit, MAX_PARAM};
 use thiserror::Error;
@@ -149,19 +151,20 @@ pub enum WaitKeyword {
 }
 
 /// The limits of one call, in call order (at least one, at most
-/// `MAX_BANDS`), kept on the stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `MAX_BANDS`), kept on the stack. Only the first `len` are written: the
+/// array is sized for sixteen, and filling it all would cost more than
+/// parsing a typical call.
+#[derive(Clone, Copy)]
 pub struct Limits {
-    limits: [Limit; MAX_BANDS],
+    limits: [MaybeUninit<Limit>; MAX_BANDS],
     len: usize,
 }
 
 impl Limits {
     fn one(limit: Limit) -> Limits {
-        Limits {
-            limits: [limit; MAX_BANDS],
-            len: 1,
-        }
+        let mut limits = [MaybeUninit::uninit(); MAX_BANDS];
+        limits[0] = MaybeUninit::new(limit);
+        Limits { limits, len: 1 }
     }
 
     fn push(&mut self, limit: Limit) -> Result<(), ArgError> {
@@ -169,13 +172,29 @@ impl Limits {
             .limits
             .get_mut(self.len)
             .ok_or(ArgError::TooManyLimits)?;
-        *slot = limit;
+        *slot = MaybeUninit::new(limit);
         self.len += 1;
         Ok(())
     }
 
     pub fn as_slice(&self) -> &[Limit] {
-        &self.limits[..self.len]
+        // SAFETY: the first `len` entries were written by `one` and `push`,
+        // and `MaybeUninit<Limit>` has the layout of `Limit`.
+        unsafe { std::slice::from_raw_parts(self.limits.as_ptr().cast::<Limit>(), self.len) }
+    }
+}
+
+impl PartialEq for Limits {
+    fn eq(&self, other: &Limits) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Limits {}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
     }
 }
 

@@ -86,6 +86,7 @@ impl Limit {
     }
 
     /// Milliseconds until `units` more units have accrued, rounded up.
+    #[inline]
     fn ms_to_accrue(&self, units: u128) -> u64 {
         let (quotient, remainder) = div_rem(units, self.refill);
         saturate_ms(quotient + u128::from(remainder != 0))
@@ -174,10 +175,12 @@ impl Band {
     }
 
     /// Whole tokens held, as a reply says them: never below zero.
+    #[inline]
     pub fn remaining(&self) -> u64 {
         self.level.tokens.max(0).unsigned_abs()
     }
 
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.level.tokens == self.limit.capacity() as i64
     }
@@ -187,12 +190,37 @@ impl Band {
         self.level.tokens < 0
     }
 
+    #[inline]
     fn units(&self) -> i128 {
         self.limit.units(self.level.tokens) + self.level.fraction as i128
     }
 
+    /// The level in units when it is not below zero: the common case, in
+    /// the unsigned arithmetic that is cheapest.
+    #[inline]
+    fn unsigned_units(&self) -> Option<u128> {
+        let tokens = u64::try_from(self.level.tokens).ok()?;
+        Some(tokens as u128 * self.limit.period_ms as u128 + self.level.fraction as u128)
+    }
+
+    /// `with_units` for a level that is not below zero.
+    #[inline]
+    fn with_unsigned_units(limit: Limit, units: u128) -> Band {
+        let full = limit.capacity() as u128 * limit.period_ms as u128;
+        let (tokens, fraction) = div_rem(units.min(full), limit.period_ms);
+        Band {
+            limit,
+            // Fits: at most the capacity.
+            level: Level {
+                tokens: tokens as i64,
+                fraction,
+            },
+        }
+    }
+
     /// The band at `units`, capped at full. The caller keeps `units` at or
     /// above `MIN_TOKENS` whole tokens.
+    #[inline]
     fn with_units(limit: Limit, units: i128) -> Band {
         let units = units.min(limit.full_units());
         let (tokens, fraction) = match u128::try_from(units) {
@@ -218,19 +246,24 @@ impl Band {
     }
 
     /// The band after `elapsed_ms` of refill, never above capacity.
+    #[inline]
     pub fn refilled(&self, elapsed_ms: u64) -> Band {
         if elapsed_ms == 0 || self.is_full() {
             return *self;
         }
         // Below 2^127: both factors are below 2^64, one below 2^63.
-        let added = self.limit.refill as i128 * elapsed_ms as i128;
-        Band::with_units(self.limit, self.units().saturating_add(added))
+        let added = self.limit.refill as u128 * elapsed_ms as u128;
+        match self.unsigned_units() {
+            Some(units) => Band::with_unsigned_units(self.limit, units.saturating_add(added)),
+            None => Band::with_units(self.limit, self.units().saturating_add(added as i128)),
+        }
     }
 
     /// The band under other parameters, with the tokens it holds carried
     /// over and clamped to the new capacity. A fraction of a token is kept
     /// as far as the new period can express it (rounded down, so a change
     /// of parameters never creates tokens).
+    #[inline]
     pub fn with_limit(&self, limit: Limit) -> Band {
         if limit == self.limit {
             return *self;
@@ -242,11 +275,13 @@ impl Band {
     }
 
     /// Whether `cost` tokens can be taken now.
+    #[inline]
     pub fn allows(&self, cost: u64) -> bool {
         i128::from(cost) <= i128::from(self.level.tokens)
     }
 
     /// The band after taking `cost` tokens; the caller checks `allows`.
+    #[inline]
     pub fn taken(&self, cost: u64) -> Band {
         debug_assert!(self.allows(cost));
         Band {
@@ -284,19 +319,28 @@ impl Band {
 
     /// Milliseconds until `cost` tokens are held (0 when they are now), or
     /// `None` when `cost` exceeds the capacity and never will be.
+    #[inline]
     pub fn wait_for(&self, cost: u64) -> Option<u64> {
         if cost > self.limit.capacity() {
             return None;
         }
-        // Below 2^127: the cost and the depth are each below 2^126 units.
-        let needed = (self.limit.cost_units(cost) - self.units()).max(0);
-        Some(self.limit.ms_to_accrue(needed.unsigned_abs()))
+        let cost_units = cost as u128 * self.limit.period_ms as u128;
+        let needed = match self.unsigned_units() {
+            Some(units) => cost_units.saturating_sub(units),
+            // Below 2^127: the cost and the depth are each below 2^126 units.
+            None => (cost_units as i128 - self.units()).unsigned_abs(),
+        };
+        Some(self.limit.ms_to_accrue(needed))
     }
 
     /// Milliseconds until the band is full, rounded up; 0 when full.
+    #[inline]
     pub fn reset_after_ms(&self) -> u64 {
-        let missing = self.limit.full_units() - self.units();
-        self.limit.ms_to_accrue(missing.unsigned_abs())
+        let missing = match self.unsigned_units() {
+            Some(units) => self.limit.capacity() as u128 * self.limit.period_ms as u128 - units,
+            None => (self.limit.full_units() - self.units()).unsigned_abs(),
+        };
+        self.limit.ms_to_accrue(missing)
     }
 }
 
@@ -329,29 +373,65 @@ impl Verdict {
     /// from one band, the binding one, so that the reply makes one coherent
     /// set of HTTP headers (see `binding`). Bands are given as an iterator
     /// so that callers can compute them on the fly, without a buffer.
+    #[inline]
     pub fn of(bands: impl Iterator<Item = Band> + Clone, cost: u64) -> Verdict {
-        let limited = !bands.clone().all(|band| band.allows(cost));
-        let takes = !limited && cost > 0;
-        let band = binding(bands, cost, limited);
-        if limited {
+        if bands.clone().all(|band| band.allows(cost)) {
+            let band = fewest_tokens(bands);
+            let after = if cost > 0 { band.taken(cost) } else { band };
             Verdict {
-                limited,
-                limit: band.limit.capacity(),
-                remaining: band.remaining(),
-                retry_after_ms: band.wait_for(cost),
-                reset_after_ms: band.reset_after_ms(),
-            }
-        } else {
-            let after = if takes { band.taken(cost) } else { band };
-            Verdict {
-                limited,
+                limited: false,
                 limit: after.limit.capacity(),
                 remaining: after.remaining(),
                 retry_after_ms: None,
                 reset_after_ms: after.reset_after_ms(),
             }
+        } else {
+            let (band, wait) = longest_wait(bands, cost);
+            Verdict {
+                limited: true,
+                limit: band.limit.capacity(),
+                remaining: band.remaining(),
+                retry_after_ms: wait,
+                reset_after_ms: band.reset_after_ms(),
+            }
         }
     }
+}
+
+/// The band left with the fewest whole tokens (the same cost comes off
+/// every band, so before the charge is as good), the first of equals.
+#[inline]
+fn fewest_tokens(bands: impl Iterator<Item = Band>) -> Band {
+    let mut best: Option<Band> = None;
+    for band in bands {
+        if best.is_none_or(|held| band.tokens() < held.tokens()) {
+            best = Some(band);
+        }
+    }
+    best.expect("a bucket has at least one band")
+}
+
+/// The first band that can never hold `cost` (its wait is `None`), else the
+/// band that waits longest, the first of equals; with its wait.
+#[inline]
+fn longest_wait(bands: impl Iterator<Item = Band>, cost: u64) -> (Band, Option<u64>) {
+    let mut best: Option<(Band, Option<u64>)> = None;
+    for band in bands {
+        let wait = band.wait_for(cost);
+        let better = match (best, wait) {
+            (None, _) => true,
+            (Some((_, None)), _) => false,
+            (Some(_), None) => true,
+            (Some((_, Some(held))), Some(wait)) => wait > held,
+        };
+        if better {
+            best = Some((band, wait));
+            if wait.is_none() {
+                break;
+            }
+        }
+    }
+    best.expect("a bucket has at least one band")
 }
 
 impl Verdict {
@@ -403,25 +483,11 @@ impl Verdict {
 /// `cost` (the first), else the band that waits longest; allowed: the band
 /// left with the fewest whole tokens. Ties go to the first in call order.
 pub fn binding(bands: impl Iterator<Item = Band>, cost: u64, limited: bool) -> Band {
-    let mut best: Option<Band> = None;
-    for band in bands {
-        let better = match best {
-            None => true,
-            // A band whose capacity is below the cost binds first (its
-            // wait is None), and the first of those stays.
-            Some(held) if limited => match (held.wait_for(cost), band.wait_for(cost)) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(held), Some(wait)) => wait > held,
-            },
-            // The same cost comes off every band: compare before it.
-            Some(held) => band.tokens() < held.tokens(),
-        };
-        if better {
-            best = Some(band);
-        }
+    if limited {
+        longest_wait(bands, cost).0
+    } else {
+        fewest_tokens(bands)
     }
-    best.expect("a bucket has at least one band")
 }
 
 /// The result of a request against a bucket.
@@ -447,6 +513,7 @@ pub fn refill_all(bands: &[Band], updated_at_ms: i64, now_ms: i64) -> Vec<Band> 
 
 /// Band `i` under the call's limits: it keeps the tokens of `current` band
 /// `i` (clamped); a band with no current counterpart starts full.
+#[inline]
 pub fn under_limit(current: Option<Band>, limit: Limit) -> Band {
     match current {
         Some(band) => band.with_limit(limit),
