@@ -556,11 +556,14 @@ pub fn decide_rate(stored: Option<&Bucket>, limits: &[Limit], cost: u64, now_ms:
     token_bucket::decide(&current, cost)
 }
 
+/// Buckets the unit tests of every form share.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::{BandFields, Bucket};
 
-    fn fields(capacity: u64, tokens: i64, fraction: u64) -> BandFields {
+    /// A band of `capacity` refilled 1 per second, at `tokens` and
+    /// `fraction` thousandths.
+    pub fn fields(capacity: u64, tokens: i64, fraction: u64) -> BandFields {
         BandFields {
             capacity,
             refill: 1,
@@ -569,6 +572,24 @@ mod tests {
             fraction,
         }
     }
+
+    /// Two equal bands with a fraction, as a stored form must carry them.
+    pub fn two_bands() -> Bucket {
+        let band = BandFields {
+            capacity: 10,
+            refill: 3,
+            period_ms: 1000,
+            tokens: 4,
+            fraction: 999,
+        };
+        Bucket::from_fields(1_700_000_000_000, &[band, band]).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::fields;
+    use super::*;
 
     #[test]
     fn a_one_band_bucket_is_one_32_byte_value() {

@@ -156,17 +156,8 @@ fn unpack_fields(rest: &[u8], tokens_wire: TokensWire) -> Result<Bucket, StateEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bucket::fixtures::fields;
     use crate::token_bucket::MAX_PARAM;
-
-    fn fields(capacity: u64, tokens: i64, fraction: u64) -> BandFields {
-        BandFields {
-            capacity,
-            refill: 1,
-            period_ms: 1000,
-            tokens,
-            fraction,
-        }
-    }
 
     #[test]
     fn packed_state_round_trips_and_is_validated() {

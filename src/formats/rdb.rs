@@ -117,17 +117,7 @@ impl RdbSource for Values {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bucket() -> Bucket {
-        let band = BandFields {
-            capacity: 10,
-            refill: 3,
-            period_ms: 1000,
-            tokens: 4,
-            fraction: 999,
-        };
-        Bucket::from_fields(1_700_000_000_000, &[band, band]).unwrap()
-    }
+    use crate::bucket::fixtures::two_bands as bucket;
 
     #[test]
     fn round_trip() {

@@ -80,14 +80,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_names_what_is_wrong() {
-        let band = BandFields {
-            capacity: 10,
-            refill: 3,
-            period_ms: 1000,
-            tokens: 4,
-            fraction: 999,
-        };
-        let bucket = Bucket::from_fields(1_700_000_000_000, &[band, band]).unwrap();
+        let bucket = crate::bucket::fixtures::two_bands();
         let text: Vec<String> = state_args(&bucket).iter().map(i64::to_string).collect();
         let args: Vec<&[u8]> = text.iter().map(|s| s.as_bytes()).collect();
         assert_eq!(from_args(&args), Ok(bucket));
